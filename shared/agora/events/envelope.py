@@ -1,0 +1,92 @@
+"""CloudEvents 1.0 structured-mode JSON envelope with Agora's extension attributes.
+
+Core attributes: specversion, id, source, type, subject, time, datacontenttype, data.
+Extensions (lower-case alphanumerics, as CloudEvents requires): tenant, sequence (zero-padded global position),
+streamversion, correlationid, causationid, dataschema (``urn:agora:schema:<Type>:<version>``).
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+SPECVERSION = "1.0"
+SEQUENCE_WIDTH = 20
+REQUIRED = ("specversion", "id", "source", "type", "time", "datacontenttype", "data", "tenant", "sequence",
+            "streamversion", "dataschema", "subject")
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def format_sequence(position: int) -> str:
+    return str(position).zfill(SEQUENCE_WIDTH)
+
+
+@dataclass
+class NewEvent:
+    """An event a command decided to append: type, data, optional id/correlation/causation."""
+    type: str
+    data: dict
+    id: str = field(default_factory=new_id)
+    correlationid: str | None = None
+    causationid: str | None = None
+    time: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as read back from the store (already upcast to the latest schema version)."""
+    id: str
+    type: str
+    source: str
+    tenant: str
+    stream: str
+    version: int
+    position: int
+    time: str
+    data: dict
+    schema_version: int
+    correlationid: str | None = None
+    causationid: str | None = None
+
+    def to_cloudevent(self) -> dict:
+        ce = {
+            "specversion": SPECVERSION,
+            "id": self.id,
+            "source": f"/agora/{self.source}",
+            "type": self.type,
+            "subject": self.stream,
+            "time": self.time,
+            "datacontenttype": "application/json",
+            "dataschema": f"urn:agora:schema:{self.type}:{self.schema_version}",
+            "tenant": self.tenant,
+            "sequence": format_sequence(self.position),
+            "streamversion": self.version,
+            "data": self.data,
+        }
+        if self.correlationid:
+            ce["correlationid"] = self.correlationid
+        if self.causationid:
+            ce["causationid"] = self.causationid
+        return ce
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_cloudevent(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    @classmethod
+    def from_cloudevent(cls, ce: dict) -> "StoredEvent":
+        missing = [k for k in REQUIRED if k not in ce]
+        if missing or ce.get("specversion") != SPECVERSION:
+            raise ValueError(f"not an Agora CloudEvent (missing {missing or 'specversion 1.0'})")
+        schema_version = int(str(ce["dataschema"]).rsplit(":", 1)[-1])
+        return cls(id=ce["id"], type=ce["type"], source=str(ce["source"]).rsplit("/", 1)[-1],
+                   tenant=ce["tenant"], stream=ce["subject"], version=int(ce["streamversion"]),
+                   position=int(ce["sequence"]), time=ce["time"], data=ce["data"], schema_version=schema_version,
+                   correlationid=ce.get("correlationid"), causationid=ce.get("causationid"))

@@ -1,0 +1,103 @@
+"""Registry of event types: (type, version) → marshmallow schema, plus upcasters from version n to n+1."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from marshmallow import Schema, ValidationError
+
+from agora.errors import ValidationFailed
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    version: int
+    source: str  # owning service, e.g. "ideas": published on exchange "<source>.events"
+    schema: type[Schema]
+
+    @property
+    def dataschema(self) -> str:
+        return f"urn:agora:schema:{self.name}:{self.version}"
+
+
+_TYPES: dict[tuple[str, int], EventType] = {}
+_LATEST: dict[str, int] = {}
+_UPCASTERS: dict[tuple[str, int], Callable[[dict], dict]] = {}
+
+
+def register(name: str, version: int, source: str):
+    """Class decorator: ``@register("IdeaSubmitted", 1, "ideas") class IdeaSubmittedV1(Schema): ...``."""
+    def deco(schema_cls: type[Schema]):
+        key = (name, version)
+        existing = _TYPES.get(key)
+        if existing is not None and existing.schema is not schema_cls:
+            raise RuntimeError(f"event type {name} v{version} registered twice")
+        _TYPES[key] = EventType(name, version, source, schema_cls)
+        _LATEST[name] = max(version, _LATEST.get(name, 0))
+        return schema_cls
+    return deco
+
+
+def upcaster(name: str, from_version: int):
+    """Decorator for ``fn(data: dict) -> dict`` turning version ``from_version`` data into ``from_version + 1``."""
+    def deco(fn):
+        _UPCASTERS[(name, from_version)] = fn
+        return fn
+    return deco
+
+
+_catalog_loaded = False
+
+
+def _ensure_catalog():
+    global _catalog_loaded
+    if not _catalog_loaded:
+        _catalog_loaded = True
+        import agora.events.catalog  # noqa: F401  (registers every schema)
+
+
+def get(name: str, version: int | None = None) -> EventType:
+    _ensure_catalog()
+    version = version or _LATEST.get(name)
+    try:
+        return _TYPES[(name, version)]
+    except KeyError:
+        raise ValidationFailed({"type": [f"unknown event type {name!r} version {version}"]}) from None
+
+
+def latest_version(name: str) -> int:
+    return get(name).version
+
+
+def validate(name: str, data: dict, version: int | None = None) -> tuple[EventType, dict]:
+    """Validate ``data`` against the schema; returns (event type, serialisable data). Raises ValidationFailed."""
+    etype = get(name, version)
+    schema = etype.schema()
+    try:
+        loaded = schema.load(data)
+    except ValidationError as err:
+        raise ValidationFailed(err.messages, f"invalid {name} v{etype.version} payload") from None
+    return etype, schema.dump(loaded)
+
+
+def upcast(name: str, version: int, data: dict) -> tuple[int, dict]:
+    """Bring stored data of an old version up to the latest registered version."""
+    latest = latest_version(name)
+    while version < latest:
+        fn = _UPCASTERS.get((name, version))
+        if fn is None:
+            raise RuntimeError(f"no upcaster for {name} v{version} → v{version + 1}")
+        data = fn(dict(data))
+        version += 1
+    return version, data
+
+
+def all_types() -> list[EventType]:
+    _ensure_catalog()
+    return [t for (n, v), t in sorted(_TYPES.items()) if v == _LATEST[n]]
+
+
+def types_of(source: str) -> list[str]:
+    """Names of every event type owned by ``source`` (its service)."""
+    return sorted({t.name for t in all_types() if t.source == source})

@@ -1,0 +1,213 @@
+"""nameko integration: EventStore/Mongo dependencies, the ``@subscribe`` entrypoint and readiness checks.
+
+``@subscribe(name, {source: [types]})`` runs an :class:`agora.subscriptions.Subscription` inside the service
+container. Its queue ``agora.sub.<service>.<name>`` is bound to each ``<source>.events`` topic exchange with the
+event types as routing keys; a delivered message only rings the doorbell (the events themselves are read from the
+store from the checkpoint) and is acked once the checkpoint has passed its sequence, so queue length reflects the
+backlog (KEDA scales on it). A 1 s idle poll covers events published before the queue existed.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+import eventlet
+import kombu
+import pymongo
+from nameko.extensions import DependencyProvider, Entrypoint
+
+from agora.config import settings
+from agora.events.envelope import StoredEvent
+from agora.store import EventStore
+from agora.subscriptions import Subscription
+
+log = logging.getLogger("agora.nameko")
+
+_clients: dict[str, pymongo.MongoClient] = {}
+_clients_lock = threading.Lock()
+
+
+def mongo_client(uri: str | None = None) -> pymongo.MongoClient:
+    """One MongoClient per URI and process (pymongo pools connections; it is thread- and greenlet-safe)."""
+    uri = uri or settings().mongo_uri
+    with _clients_lock:
+        if uri not in _clients:
+            _clients[uri] = pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000, tz_aware=True)
+        return _clients[uri]
+
+
+def mongo_db(uri: str | None = None, name: str | None = None):
+    return mongo_client(uri).get_database(name or settings().mongo_db)
+
+
+class EventStoreDep(DependencyProvider):
+    """Injects the shared :class:`EventStore` (indexes ensured at container start)."""
+
+    def setup(self):
+        self.store = EventStore(mongo_db()).ensure_indexes()
+
+    def get_dependency(self, worker_ctx):
+        return self.store
+
+
+class MongoDep(DependencyProvider):
+    """Injects the pymongo Database that holds the service's projections."""
+
+    def setup(self):
+        self.db = mongo_db()
+
+    def get_dependency(self, worker_ctx):
+        return self.db
+
+
+def check_ready(config: dict | None = None) -> list[str]:
+    problems = []
+    try:
+        mongo_client().admin.command("ping")
+    except Exception as exc:  # noqa: BLE001
+        problems.append(f"event store unreachable: {exc}")
+    uri = (config or {}).get("AMQP_URI") or settings().amqp_uri
+    try:
+        with kombu.Connection(uri, connect_timeout=2) as conn:
+            conn.ensure_connection(max_retries=1)
+    except Exception as exc:  # noqa: BLE001
+        problems.append(f"broker unreachable: {exc}")
+    return problems
+
+
+def exchange_for(source: str) -> kombu.Exchange:
+    return kombu.Exchange(f"{source}.events", type="topic", durable=True)
+
+
+class SubscriptionEntrypoint(Entrypoint):
+    def __init__(self, name: str, sources: dict[str, list[str]], batch: int = 200, max_attempts: int = 5,
+                 backoff_s: float = 0.05, transactional: bool = True, **kwargs):
+        self.sub_name = name
+        self.sources = {src: list(types) for src, types in sources.items()}
+        self.batch = batch
+        self.max_attempts = max_attempts
+        self.backoff_s = backoff_s
+        self.transactional = transactional
+        self._stop = threading.Event()
+        self._bell = eventlet.event.Event()
+        self._pending: list = []
+        super().__init__(**kwargs)
+
+    # nameko lifecycle --------------------------------------------------
+    def setup(self):
+        self.service_name = self.container.service_name
+        self.amqp_uri = self.container.config.get("AMQP_URI") or settings().amqp_uri
+        self.queue_name = f"agora.sub.{self.service_name}.{self.sub_name}"
+        self.dlq_name = f"agora.dlq.{self.service_name}"
+        types = sorted({t for ts in self.sources.values() for t in ts})
+        store = EventStore(mongo_db()).ensure_indexes()
+        self.subscription = Subscription(store, mongo_db(), self.service_name, self.sub_name, types,
+                                         self._call_handler, batch=self.batch, max_attempts=self.max_attempts,
+                                         backoff_s=self.backoff_s, on_park=self._publish_dead,
+                                         transactional=self.transactional)
+
+    def start(self):
+        self._stop.clear()
+        self.container.spawn_managed_thread(self._consume, identifier=f"{self.queue_name}.consume")
+        self.container.spawn_managed_thread(self._process, identifier=f"{self.queue_name}.process")
+
+    def stop(self):
+        self._stop.set()
+        self._ring()
+
+    def kill(self):
+        self.stop()
+
+    # doorbell ----------------------------------------------------------
+    def _ring(self):
+        if not self._bell.ready():
+            self._bell.send(True)
+
+    def _declare(self, conn):
+        queue = kombu.Queue(self.queue_name, durable=True, bindings=[
+            kombu.binding(exchange_for(src), routing_key=t) for src, ts in self.sources.items() for t in ts])
+        queue(conn.default_channel).declare()
+        kombu.Queue(self.dlq_name, durable=True)(conn.default_channel).declare()
+        return queue
+
+    def _consume(self):
+        while not self._stop.is_set():
+            try:
+                with kombu.Connection(self.amqp_uri, heartbeat=30) as conn:
+                    queue = self._declare(conn)
+                    with conn.Consumer([queue], callbacks=[self._on_message], prefetch_count=2000,
+                                       accept=["json", "application/json"]):
+                        while not self._stop.is_set():
+                            try:
+                                conn.drain_events(timeout=1)
+                            except TimeoutError:
+                                conn.heartbeat_check()
+                            except OSError as exc:
+                                if "timed out" in str(exc):
+                                    continue
+                                raise
+                            self._ack_passed()
+            except Exception as exc:  # noqa: BLE001 - reconnect with a pause
+                if self._stop.is_set():
+                    return
+                log.warning("subscription %s: broker connection lost (%s); reconnecting", self.queue_name, exc)
+                self._pending.clear()
+                eventlet.sleep(1)
+
+    def _on_message(self, body, message):
+        try:
+            sequence = int(message.headers.get("sequence") or (body or {}).get("sequence") or 0)
+        except (TypeError, ValueError, AttributeError):
+            sequence = 0
+        self._pending.append((sequence, message))
+        self._ring()
+
+    def _ack_passed(self):
+        if not self._pending:
+            return
+        position = self._last_position
+        keep = []
+        for sequence, message in self._pending:
+            if sequence <= position:
+                message.ack()
+            else:
+                keep.append((sequence, message))
+        self._pending = keep
+
+    _last_position = 0
+
+    def _process(self):
+        while not self._stop.is_set():
+            try:
+                self.subscription.poll()
+                self._last_position = self.subscription.position()
+            except Exception:  # noqa: BLE001 - store hiccup: retry shortly
+                log.exception("subscription %s: poll failed", self.queue_name)
+                eventlet.sleep(1)
+            self._bell.wait(timeout=1.0)
+            self._bell = eventlet.event.Event()
+
+    # handler -----------------------------------------------------------
+    def _call_handler(self, event: StoredEvent, session):
+        done = eventlet.event.Event()
+
+        def handle_result(worker_ctx, result, exc_info):
+            done.send((result, exc_info))
+            return result, exc_info
+
+        context = {"correlation_id": event.correlationid or event.id, "event_id": event.id}
+        self.container.spawn_worker(self, (event, session), {}, context_data=context, handle_result=handle_result)
+        result, exc_info = done.wait()
+        if exc_info is not None:
+            raise exc_info[1]
+        return result
+
+    def _publish_dead(self, event: StoredEvent, error: str):
+        with kombu.Connection(self.amqp_uri) as conn:
+            producer = conn.Producer()
+            producer.publish(event.to_cloudevent(), routing_key=self.dlq_name, serializer="json",
+                             delivery_mode=2, headers={"error": error[:1000], "subscription": self.sub_name},
+                             declare=[kombu.Queue(self.dlq_name, durable=True)], retry=True)
+
+
+subscribe = SubscriptionEntrypoint.decorator

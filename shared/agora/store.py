@@ -1,0 +1,355 @@
+"""Append-only event store on MongoDB (pymongo), production on a replica set, embedded on SecantusDB.
+
+Layout — one document per event in collection ``events``::
+
+    {_id: <global position>, tenant, stream, version, eid, type, v (schema version), source, time, data,
+     cid (correlation id), caid (causation id)}
+
+* ``_id`` is the **global position**: contiguous integers 1, 2, 3, ...  A writer takes ``head + 1``; the unique
+  ``_id`` makes two writers that picked the same position collide, and the loser re-reads the head and retries.
+  A position is only ever taken by a committed insert and a writer only picks ``p + 1`` after it has *seen* ``p``,
+  so positions become visible in order: ``read_all`` never skips an event that commits later with a lower position
+  (the high-watermark problem of NEventStore #273 / Occurrent ADR 0045 cannot arise), and there are no gaps.
+* Unique index ``(tenant, stream, version)`` enforces optimistic concurrency in the database: a losing writer gets
+  :class:`~agora.errors.ConcurrencyError`, never a silent overwrite.
+* Unique index ``eid``: appending an event whose id is stored already is a no-op returning the original position.
+* A multi-event append is one transaction (all or nothing); a single-event append is one atomic insert.
+* Group commit: concurrent appends in one process are written together with one ``insert_many`` (one round trip,
+  one journal flush) by whichever caller holds the write lock; conflicts fall back to the one-by-one path.
+* No update or delete path exists in this module (nor anywhere else for ``events``).
+
+SecantusDB answers any ``sort()`` with a full scan, so this module never sorts on the server: positions and
+versions are contiguous, which lets every read be a bounded index range query sorted client-side.
+"""
+from __future__ import annotations
+
+import threading
+import time as _time
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator, Sequence
+
+import pymongo
+from pymongo import WriteConcern
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
+
+from agora.errors import ConcurrencyError
+from agora.events import registry
+from agora.events.envelope import NewEvent, StoredEvent, now_iso
+from agora import metrics
+
+ALL_TENANTS = "*"   # system readers only (relay, cross-tenant subscriptions)
+ANY = "any"         # expected_version: append whatever the stream's version is
+NO_STREAM = 0       # expected_version: the stream must not exist yet
+
+EVENTS = "events"
+
+
+@dataclass
+class _Request:
+    tenant: str
+    stream: str
+    docs: list
+    expected: int | str
+    done: threading.Event = field(default_factory=threading.Event)
+    result: list | None = None
+    error: BaseException | None = None
+
+    @property
+    def batchable(self) -> bool:
+        return len(self.docs) == 1 and self.expected != ANY
+
+
+class EventStore:
+    """The event store. Thread-safe (and green-thread safe under eventlet)."""
+
+    def __init__(self, db: pymongo.database.Database, *, journal: bool = True, group_commit: bool = True,
+                 max_batch: int = 256):
+        self.db = db
+        wc = WriteConcern(w=db.write_concern.document.get("w", 1) or 1, j=journal)
+        self.events = db.get_collection(EVENTS, write_concern=wc)
+        self.client = db.client
+        self.group_commit = group_commit
+        self.max_batch = max_batch
+        self._head = 0
+        self._head_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._pending_lock = threading.Lock()
+        self._pending: list[_Request] = []
+
+    # ------------------------------------------------------------------ setup
+    def ensure_indexes(self) -> "EventStore":
+        self.events.create_index([("tenant", 1), ("stream", 1), ("version", 1)], unique=True, name="stream_version")
+        self.events.create_index([("eid", 1)], unique=True, name="event_id")
+        return self
+
+    # ------------------------------------------------------------------ head
+    def _exists(self, position: int) -> bool:
+        return self.events.find_one({"_id": position}, {"_id": 1}) is not None
+
+    def head(self) -> int:
+        """Highest stored global position (0 when empty): exponential probe then binary search from the cache."""
+        with self._head_lock:
+            lo = self._head
+            if not self._exists(lo + 1):
+                return lo
+            step = 1
+            hi = lo + 1
+            while self._exists(hi):
+                lo = hi
+                step *= 2
+                hi = lo + step
+            while hi - lo > 1:  # invariant: lo exists (or is 0), hi does not
+                mid = (lo + hi) // 2
+                if self._exists(mid):
+                    lo = mid
+                else:
+                    hi = mid
+            self._head = lo
+            return lo
+
+    def _advance_head(self, position: int) -> None:
+        with self._head_lock:
+            if position > self._head:
+                self._head = position
+
+    # ------------------------------------------------------------------ append
+    def _docs(self, tenant: str, stream: str, events: Sequence[NewEvent]) -> list[dict]:
+        if not tenant or tenant == ALL_TENANTS:
+            raise ValueError("append needs a concrete tenant")
+        docs = []
+        for ev in events:
+            etype, data = registry.validate(ev.type, ev.data)  # refused before anything is stored
+            doc = {"tenant": tenant, "stream": stream, "eid": ev.id, "type": etype.name, "v": etype.version,
+                   "source": etype.source, "time": ev.time or now_iso(), "data": data}
+            if ev.correlationid:
+                doc["cid"] = ev.correlationid
+            if ev.causationid:
+                doc["caid"] = ev.causationid
+            docs.append(doc)
+        return docs
+
+    def append(self, tenant: str, stream: str, events: Sequence[NewEvent] | NewEvent,
+               expected_version: int | str = ANY) -> list[int]:
+        """Append ``events`` atomically to ``tenant/stream``; returns their global positions.
+
+        ``expected_version`` is the stream's current version (0 = new stream) or :data:`ANY`.
+        Raises :class:`ConcurrencyError` when another writer got there first, ``ValidationFailed`` for a payload
+        that does not match its schema. Re-appending already stored event ids returns the original positions.
+        """
+        if isinstance(events, NewEvent):
+            events = [events]
+        if not events:
+            return []
+        req = _Request(tenant, stream, self._docs(tenant, stream, events), expected_version)
+        started = _time.perf_counter()
+        if self.group_commit and req.batchable:
+            with self._pending_lock:
+                self._pending.append(req)
+            while not req.done.is_set():
+                with self._write_lock:          # whoever holds the lock writes everything pending
+                    if req.done.is_set():
+                        break
+                    with self._pending_lock:
+                        batch = self._pending[: self.max_batch]
+                        del self._pending[: self.max_batch]
+                    self._write_batch(batch)
+        else:
+            self._write_one(req)
+        metrics.STORE_APPEND_SECONDS.observe(_time.perf_counter() - started)
+        if req.error is not None:
+            raise req.error
+        for doc in req.docs:
+            metrics.EVENTS_APPENDED.labels(service=doc["source"], type=doc["type"]).inc()
+        return req.result
+
+    def _write_batch(self, batch: list[_Request]) -> None:
+        """Insert single-event requests with one ordered insert_many; isolate failures one by one."""
+        try:
+            self._write_batch_unsafe(batch)
+        except BaseException as exc:  # noqa: BLE001 - never leave a waiter hanging
+            for req in batch:
+                if not req.done.is_set():
+                    req.error = exc
+                    req.done.set()
+
+    def _write_batch_unsafe(self, batch: list[_Request]) -> None:
+        while batch:
+            start = self.head() + 1
+            docs = []
+            for i, req in enumerate(batch):
+                doc = dict(req.docs[0], _id=start + i, version=req.expected + 1)
+                docs.append(doc)
+            try:
+                self.events.insert_many(docs, ordered=True)
+                inserted = len(docs)
+                failed_index = None
+            except BulkWriteError as bwe:
+                inserted = bwe.details.get("nInserted", 0)
+                errors = bwe.details.get("writeErrors") or [{}]
+                failed_index = errors[0].get("index", inserted)
+                if errors[0].get("code") not in (11000, 11001):
+                    for req in batch:
+                        req.error = bwe
+                        req.done.set()
+                    return
+            for req, doc in zip(batch[:inserted], docs[:inserted]):
+                req.result = [doc["_id"]]
+                req.done.set()
+            if inserted:
+                self._advance_head(start + inserted - 1)
+            if failed_index is None:
+                return
+            failed = batch[failed_index]
+            key = (errors[0].get("keyPattern") or {})
+            if "_id" in key and len(key) == 1:
+                batch = batch[failed_index:]          # lost the position race: re-read head, retry the rest
+                continue
+            self._write_one(failed)                   # version conflict or duplicate id: slow path decides
+            batch = batch[failed_index + 1:]
+
+    def _write_one(self, req: _Request) -> None:
+        try:
+            req.result = self._insert_with_retry(req)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            req.error = exc
+        finally:
+            req.done.set()
+
+    def _insert_with_retry(self, req: _Request) -> list[int]:
+        expected = req.expected
+        while True:
+            if expected == ANY:
+                current = self.stream_version(req.tenant, req.stream)
+            else:
+                current = int(expected)
+            start = self.head() + 1
+            docs = [dict(d, _id=start + i, version=current + 1 + i) for i, d in enumerate(req.docs)]
+            try:
+                if len(docs) == 1:
+                    self.events.insert_one(docs[0])
+                else:
+                    with self.client.start_session() as session:
+                        session.with_transaction(
+                            lambda s: self.events.insert_many(docs, ordered=True, session=s),
+                            write_concern=self.events.write_concern)
+                self._advance_head(docs[-1]["_id"])
+                return [d["_id"] for d in docs]
+            except (DuplicateKeyError, BulkWriteError, OperationFailure) as exc:
+                key = _dup_key(exc)
+                if key is None:
+                    if isinstance(exc, OperationFailure) and exc.has_error_label("TransientTransactionError"):
+                        continue
+                    raise
+                original = self._positions_of(req)
+                if original is not None:
+                    return original                      # idempotent retry of a stored append
+                if key == "_id":
+                    continue                             # position taken meanwhile: re-read the head
+                if expected == ANY:
+                    continue
+                raise ConcurrencyError(req.tenant, req.stream, expected,
+                                       self.stream_version(req.tenant, req.stream)) from None
+
+    def _positions_of(self, req: _Request) -> list[int] | None:
+        eids = [d["eid"] for d in req.docs]
+        found = {d["eid"]: d["_id"] for d in self.events.find({"eid": {"$in": eids}}, {"eid": 1})}
+        if not found:
+            return None
+        if len(found) != len(eids):
+            # part of this append is stored under other appends: a genuine conflict, not a retry
+            raise ConcurrencyError(req.tenant, req.stream, req.expected, "partially stored under other appends")
+        return [found[e] for e in eids]
+
+    # ------------------------------------------------------------------ reads
+    def stream_version(self, tenant: str, stream: str) -> int:
+        cur = self.events.find({"tenant": tenant, "stream": stream}, {"version": 1, "_id": 0})
+        return max((d["version"] for d in cur), default=0)
+
+    def read_stream(self, tenant: str, stream: str, from_version: int = 1) -> list[StoredEvent]:
+        """Events of one stream with version ≥ ``from_version``, in version order."""
+        _check_tenant(tenant)
+        docs = list(self.events.find({"tenant": tenant, "stream": stream, "version": {"$gte": from_version}}))
+        docs.sort(key=lambda d: d["version"])
+        return [to_stored(d) for d in docs]
+
+    def read_all(self, tenant: str, after: int = 0, limit: int = 1000, types: Iterable[str] | None = None,
+                 until: int | None = None) -> list[StoredEvent]:
+        """Events with global position > ``after`` (at most ``limit``), for one tenant or :data:`ALL_TENANTS`.
+
+        Scans position windows up to the head (or ``until``), so a tenant-scoped reader never stalls on a window
+        holding only other tenants' events. ``types`` filters event types.
+        """
+        if not tenant:
+            raise ValueError("read_all needs a tenant (or ALL_TENANTS for system readers)")
+        end = self.head() if until is None else min(until, self.head())
+        query: dict = {}
+        if tenant != ALL_TENANTS:
+            query["tenant"] = tenant
+        if types is not None:
+            query["type"] = {"$in": list(types)}
+        out: list[dict] = []
+        lo = after
+        window = max(limit, 1)
+        while lo < end and len(out) < limit:
+            hi = min(lo + window, end)
+            docs = list(self.events.find(dict(query, _id={"$gt": lo, "$lte": hi})))
+            docs.sort(key=lambda d: d["_id"])
+            out.extend(docs)
+            lo = hi
+            if not docs and not query:
+                break  # unfiltered window empty below head cannot happen (no gaps); stop defensively
+            window = min(window * 4, 100_000)
+        return [to_stored(d) for d in out[:limit]]
+
+    def iter_all(self, tenant: str, after: int = 0, batch: int = 1000, types=None,
+                 until: int | None = None) -> Iterator[StoredEvent]:
+        end = self.head() if until is None else until
+        while after < end:
+            events = self.read_all(tenant, after, batch, types, until=end)
+            if not events:
+                return
+            yield from events
+            after = events[-1].position
+
+    def get(self, event_id: str) -> StoredEvent | None:
+        doc = self.events.find_one({"eid": event_id})
+        return to_stored(doc) if doc else None
+
+
+def to_stored(doc: dict) -> StoredEvent:
+    version, data = registry.upcast(doc["type"], doc.get("v", 1), doc["data"])
+    return StoredEvent(id=doc["eid"], type=doc["type"], source=doc["source"], tenant=doc["tenant"],
+                       stream=doc["stream"], version=doc["version"], position=doc["_id"], time=doc["time"],
+                       data=data, schema_version=version, correlationid=doc.get("cid"),
+                       causationid=doc.get("caid"))
+
+
+def _check_tenant(tenant: str) -> None:
+    if not tenant or tenant == ALL_TENANTS:
+        raise ValueError("stream reads are scoped to one tenant")
+
+
+def _dup_key(exc: Exception) -> str | None:
+    """Which unique index a duplicate-key error hit: '_id', 'version' or 'eid' (None if not a dup)."""
+    details = getattr(exc, "details", None) or {}
+    if isinstance(exc, BulkWriteError):
+        errs = details.get("writeErrors") or []
+        if not errs or errs[0].get("code") not in (11000, 11001):
+            return None
+        details = errs[0]
+    elif getattr(exc, "code", None) not in (11000, 11001):
+        return None
+    pattern = details.get("keyPattern") or {}
+    msg = str(details.get("errmsg", exc))
+    if "eid" in pattern or "event_id" in msg:
+        return "eid"
+    if "version" in pattern or "stream_version" in msg:
+        return "version"
+    return "_id"
+
+
+def connect(uri: str, db_name: str, **kwargs) -> pymongo.database.Database:
+    """A pymongo database handle with Agora's defaults (short server selection, tz-aware)."""
+    client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=kwargs.pop("timeout_ms", 5000),
+                                 tz_aware=True, **kwargs)
+    return client.get_database(db_name)

@@ -1,0 +1,181 @@
+"""Store-driven subscriptions: checkpointed, deduplicated, retried, poison events parked.
+
+A subscription reads the event store from its checkpoint in global order (``read_all``), calls its handler for
+each event of the types it wants, and commits the new checkpoint **in the same MongoDB transaction** as the
+handler's projection writes (the handler gets the ``session``). Hence:
+
+* catch-up and live delivery are one code path: a new subscriber starts at position 0, and RabbitMQ messages are
+  only a doorbell saying "something new up to sequence S" — no gap, no double apply, whatever the broker does;
+* duplicate deliveries are absorbed: an event id maps to exactly one position, and positions at or below the
+  checkpoint are never handled again;
+* a failing event is retried with exponential backoff (``max_attempts``), then parked in ``dead_letters`` (and
+  handed to ``on_park``, which the nameko entrypoint uses to publish it to ``agora.dlq.<service>``) and the
+  subscription moves on: a poison event never blocks the rest;
+* projections are disposable: ``reset()`` forgets the checkpoint, the caller drops its collections, and the next
+  ``poll`` rebuilds them from the log (``python -m agora.projections rebuild``).
+
+Handlers must keep side effects outside MongoDB idempotent (they may run again after a crash between the side
+effect and the commit).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable
+
+from pymongo.errors import OperationFailure, PyMongoError
+
+from agora import metrics
+from agora.events.envelope import StoredEvent
+from agora.store import ALL_TENANTS, EventStore
+
+log = logging.getLogger("agora.subscriptions")
+CHECKPOINTS = "subscription_checkpoints"
+DEAD_LETTERS = "dead_letters"
+Handler = Callable[[StoredEvent, object], None]
+
+
+class Subscription:
+    def __init__(self, store: EventStore, db, service: str, name: str, types: list[str] | None,
+                 handler: Handler, *, batch: int = 200, max_attempts: int = 5, backoff_s: float = 0.05,
+                 on_park: Callable[[StoredEvent, str], None] | None = None, transactional: bool = True):
+        self.store = store
+        self.db = db
+        self.service = service
+        self.name = name
+        self.key = f"{service}:{name}"
+        self.types = sorted(set(types)) if types else None
+        self.handler = handler
+        self.batch = batch
+        self.max_attempts = max_attempts
+        self.backoff_s = backoff_s
+        self.on_park = on_park
+        self.transactional = transactional
+        self.checkpoints = db.get_collection(CHECKPOINTS)
+        self.dead = db.get_collection(DEAD_LETTERS)
+        self.checkpoints.update_one({"_id": self.key}, {"$setOnInsert": {"position": 0}}, upsert=True)
+
+    # ------------------------------------------------------------ checkpoint
+    def position(self) -> int:
+        doc = self.checkpoints.find_one({"_id": self.key})
+        return int(doc["position"]) if doc else 0
+
+    def _save(self, position: int, session=None) -> None:
+        self.checkpoints.update_one({"_id": self.key}, {"$max": {"position": position}}, session=session)
+
+    def reset(self) -> None:
+        """Forget the checkpoint (the caller drops the projection); the next poll replays from position 0."""
+        self.checkpoints.update_one({"_id": self.key}, {"$set": {"position": 0}}, upsert=True)
+
+    def lag(self) -> int:
+        return max(0, self.store.head() - self.position())
+
+    # ------------------------------------------------------------ processing
+    def poll(self, until: int | None = None) -> int:
+        """Process everything pending (up to ``until``); returns how many events were handled or parked."""
+        total = 0
+        while True:
+            start = self.position()
+            end = self.store.head() if until is None else min(until, self.store.head())
+            if start >= end:
+                break
+            events = self.store.read_all(ALL_TENANTS, after=start, limit=self.batch, types=self.types, until=end)
+            last = events[-1].position if len(events) == self.batch else end
+            if not events:
+                self._save(end)
+                continue
+            if not self._run_batch(events, last):
+                for event in events:             # isolate the failing event(s), in order
+                    self._run_one(event)
+                self._save(last)
+            total += len(events)
+            metrics.SUBSCRIPTION_PROCESSED.labels(self.service, self.name).inc(len(events))
+        metrics.SUBSCRIPTION_LAG.labels(self.service, self.name).set(self.lag())
+        return total
+
+    def _in_txn(self, fn) -> None:
+        if not self.transactional:
+            fn(None)
+            return
+        with self.db.client.start_session() as session:
+            session.with_transaction(fn)
+
+    def _run_batch(self, events: list[StoredEvent], last: int) -> bool:
+        def work(session):
+            for event in events:
+                self._handle(event, session)
+            self._save(last, session)
+        try:
+            self._in_txn(work)
+            return True
+        except Exception as exc:  # noqa: BLE001 - retried one by one
+            if len(events) == 1:
+                log.warning("subscription %s: event %s failed: %s", self.key, events[0].id, exc)
+            return False
+
+    def _handle(self, event: StoredEvent, session) -> None:
+        started = time.perf_counter()
+        try:
+            self.handler(event, session)
+        finally:
+            metrics.HANDLER_SECONDS.labels(self.service, self.name).observe(time.perf_counter() - started)
+
+    def _run_one(self, event: StoredEvent) -> None:
+        if event.position <= self.position():
+            return                                   # already applied (a concurrent consumer, or a retry)
+        error = ""
+        for attempt in range(self.max_attempts):
+            def work(session, event=event):
+                self._handle(event, session)
+                self._save(event.position, session)
+            try:
+                self._in_txn(work)
+                return
+            except Exception as exc:  # noqa: BLE001
+                error = f"{type(exc).__name__}: {exc}"
+                metrics.HANDLER_FAILURES.labels(self.service, self.name).inc()
+                log.warning("subscription %s: event %s attempt %d/%d failed: %s", self.key, event.id,
+                            attempt + 1, self.max_attempts, error,
+                            extra={"event_id": event.id, "event_type": event.type, "subscription": self.key})
+                if attempt + 1 < self.max_attempts:
+                    time.sleep(self.backoff_s * (2 ** attempt))
+        self.park(event, error)
+
+    def park(self, event: StoredEvent, error: str) -> None:
+        """Record the poison event in ``dead_letters`` and move the checkpoint past it."""
+        doc = {"_id": f"{self.key}:{event.id}", "service": self.service, "subscription": self.name,
+               "event_id": event.id, "type": event.type, "tenant": event.tenant, "position": event.position,
+               "error": error, "attempts": self.max_attempts, "parked_at": time.time(),
+               "cloudevent": event.to_cloudevent()}
+        self.dead.update_one({"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True)
+        self._save(event.position)
+        metrics.DLQ_MESSAGES.labels(self.service).set(self.dead.count_documents({"service": self.service}))
+        log.error("subscription %s parked event %s (%s) after %d attempts: %s", self.key, event.id, event.type,
+                  self.max_attempts, error)
+        if self.on_park is not None:
+            try:
+                self.on_park(event, error)
+            except PyMongoError:
+                raise
+            except Exception:  # noqa: BLE001 - the dead_letters record is the source of truth
+                log.exception("on_park callback failed for %s", event.id)
+
+    def parked(self) -> list[dict]:
+        return list(self.dead.find({"service": self.service, "subscription": self.name}))
+
+    def replay_parked(self, event_id: str) -> bool:
+        """Run a parked event's handler again (after a fix); removes it from dead_letters on success."""
+        doc = self.dead.find_one({"_id": f"{self.key}:{event_id}"})
+        if not doc:
+            return False
+        event = self.store.get(event_id)
+
+        def work(session):
+            self._handle(event, session)
+        try:
+            self._in_txn(work)
+        except (OperationFailure, Exception) as exc:  # noqa: BLE001
+            log.warning("replay of %s failed again: %s", event_id, exc)
+            return False
+        self.dead.delete_one({"_id": doc["_id"]})
+        return True

@@ -1,0 +1,141 @@
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from agora.errors import ConcurrencyError, ValidationFailed
+from agora.events.envelope import NewEvent, StoredEvent
+from agora.store import ALL_TENANTS, ANY, EventStore
+
+HERE = Path(__file__).parent
+
+
+def ev(n, text="hello world", **kw):
+    return NewEvent("TestHappened", {"n": n, "text": text, "words": len(text.split())}, **kw)
+
+
+@pytest.fixture
+def store(mongo_db):
+    return EventStore(mongo_db).ensure_indexes()
+
+
+def test_append_and_read_stream(store):
+    assert store.append("city", "s1", [ev(1), ev(2)], expected_version=0) == [1, 2]
+    assert store.append("city", "s1", [ev(3)], expected_version=2) == [3]
+    events = store.read_stream("city", "s1")
+    assert [e.data["n"] for e in events] == [1, 2, 3]
+    assert [e.version for e in events] == [1, 2, 3]
+    assert [e.data["n"] for e in store.read_stream("city", "s1", from_version=2)] == [2, 3]
+
+
+def test_expected_version_conflict_is_clear_and_stores_nothing(store):
+    store.append("city", "s1", [ev(1)], 0)
+    with pytest.raises(ConcurrencyError) as err:
+        store.append("city", "s1", [ev(2), ev(3)], 0)
+    assert err.value.actual_version == 1
+    assert [e.data["n"] for e in store.read_stream("city", "s1")] == [1]
+    assert store.head() == 1
+
+
+def test_idempotent_append_returns_original_positions(store):
+    first = ev(1)
+    pos = store.append("city", "s1", [first], 0)
+    store.append("city", "s2", [ev(9)], 0)
+    again = store.append("city", "s1", [NewEvent(first.type, first.data, id=first.id)], 0)
+    assert again == pos
+    assert store.head() == 2
+
+
+def test_invalid_payload_refused_before_storing(store):
+    with pytest.raises(ValidationFailed) as err:
+        store.append("city", "s1", [NewEvent("TestHappened", {"n": "not a number", "words": -1})], 0)
+    assert set(err.value.fields) == {"n", "words"}
+    with pytest.raises(ValidationFailed):
+        store.append("city", "s1", [NewEvent("NoSuchType", {})], 0)
+    assert store.head() == 0
+
+
+def test_read_all_is_scoped_and_contiguous(store):
+    for i in range(30):
+        store.append("a" if i % 3 else "b", f"s{i}", [ev(i)], 0)
+    everything = store.read_all(ALL_TENANTS, after=0, limit=100)
+    assert [e.position for e in everything] == list(range(1, 31))
+    only_b = store.read_all("b", after=0, limit=100)
+    assert {e.tenant for e in only_b} == {"b"} and len(only_b) == 10
+    page = store.read_all("b", after=only_b[3].position, limit=2)
+    assert [e.position for e in page] == [only_b[4].position, only_b[5].position]
+    with pytest.raises(ValueError):
+        store.read_all("", after=0)
+    with pytest.raises(ValueError):
+        store.read_stream(ALL_TENANTS, "s1")
+
+
+def test_cloudevent_envelope(store):
+    store.append("city", "idea-1", [ev(1, correlationid="corr-1", causationid="cause-1")], 0)
+    ce = store.read_all("city")[0].to_cloudevent()
+    assert ce["specversion"] == "1.0" and ce["datacontenttype"] == "application/json"
+    assert ce["sequence"] == "00000000000000000001" and ce["streamversion"] == 1 and ce["tenant"] == "city"
+    assert ce["subject"] == "idea-1" and ce["source"] == "/agora/testsvc" and ce["type"] == "TestHappened"
+    assert ce["dataschema"] == "urn:agora:schema:TestHappened:2"
+    assert ce["correlationid"] == "corr-1" and ce["causationid"] == "cause-1"
+    assert StoredEvent.from_cloudevent(json.loads(store.read_all("city")[0].to_json())) == store.read_all("city")[0]
+
+
+def test_upcasting_old_version(store):
+    # a v1 event stored by an older release of the service, written raw as that release did
+    store.events.insert_one({"_id": 1, "tenant": "city", "stream": "old", "version": 1, "eid": "old-1",
+                             "type": "TestHappened", "v": 1, "source": "testsvc", "time": "2020-01-01T00:00:00Z",
+                             "data": {"n": 1, "text": "three word text"}})
+    old = store.read_stream("city", "old")[0]
+    assert old.schema_version == 2 and old.data["words"] == 3
+    assert old.to_cloudevent()["dataschema"] == "urn:agora:schema:TestHappened:2"
+
+
+def test_group_commit_under_threads(store):
+    errors = []
+
+    def writer(k):
+        try:
+            for i in range(25):
+                store.append("city", f"w{k}", [ev(i)], expected_version=i)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(16)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert not errors
+    positions = [e.position for e in store.read_all(ALL_TENANTS, limit=1000)]
+    assert positions == list(range(1, 401))
+    for k in range(16):
+        assert [e.data["n"] for e in store.read_stream("city", f"w{k}")] == list(range(25))
+
+
+def test_expected_any_appends_at_the_end(store):
+    store.append("city", "s", [ev(1)], ANY)
+    store.append("city", "s", [ev(2), ev(3)], ANY)
+    assert [e.version for e in store.read_stream("city", "s")] == [1, 2, 3]
+
+
+def test_four_processes_racing_one_stream(store, secantus):
+    rounds = 40
+    env = dict(os.environ, PYTHONPATH=str(HERE))
+    procs = [subprocess.Popen([sys.executable, str(HERE / "racer.py"), secantus, store.db.name, f"p{i}",
+                               str(rounds)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True)
+             for i in range(4)]
+    for p in procs:
+        assert p.stdout.readline().strip() == "ready"
+    for p in procs:
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    results = [json.loads(p.communicate(timeout=120)[0].strip().splitlines()[-1]) for p in procs]
+    wins = sorted(v for r in results for v in r["wins"])
+    assert wins == list(range(1, rounds + 1)), "exactly one writer wins each version"
+    stored = store.read_stream("city", "race")
+    assert [e.version for e in stored] == list(range(1, rounds + 1))
+    assert sum(r["losses"] for r in results) > 0, "the racers really raced"
+    assert [e.position for e in store.read_all(ALL_TENANTS, limit=1000)] == list(range(1, rounds + 1))
