@@ -164,7 +164,8 @@ class Relay:
             room = self.window - state.inflight
             sent = 0
             if room > 0:
-                events = self.store.read_all(ALL_TENANTS, after=state.published, limit=min(room, self.batch))
+                events = self.store.read_all(ALL_TENANTS, after=state.published, limit=min(room, self.batch),
+                                             upcast=False)
                 ch = conn_holder["ch"]
                 for event in events:
                     exchange = f"{event.source}.events"

@@ -71,10 +71,12 @@ class EventStore:
         self.group_commit = group_commit
         self.max_batch = max_batch
         self._head = 0
+        self._head_known = False
         self._head_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._pending_lock = threading.Lock()
         self._pending: list[_Request] = []
+        self._leading = False
 
     # ------------------------------------------------------------------ setup
     def ensure_indexes(self) -> "EventStore":
@@ -106,6 +108,14 @@ class EventStore:
                     hi = mid
             self._head = lo
             return lo
+
+    def _guess_next(self) -> int:
+        """Next free position as far as this process knows (no round trip after the first call); a collision on
+        ``_id`` tells the writer its guess was stale, and it re-probes the head."""
+        if not self._head_known:
+            self._head_known = True
+            return self.head() + 1
+        return self._head + 1
 
     def _advance_head(self, position: int) -> None:
         with self._head_lock:
@@ -145,16 +155,24 @@ class EventStore:
         if self.group_commit and req.batchable:
             with self._pending_lock:
                 self._pending.append(req)
-            while not req.done.is_set():
-                with self._write_lock:          # whoever holds the lock writes everything pending
-                    if req.done.is_set():
-                        break
+                lead = not self._leading
+                self._leading = True
+            if lead:
+                # leader: write everything pending (ours first), batch after batch, until the queue is empty;
+                # requests that arrive meanwhile are guaranteed to be drained before the leader resigns
+                while True:
                     with self._pending_lock:
+                        if not self._pending:
+                            self._leading = False
+                            break
                         batch = self._pending[: self.max_batch]
                         del self._pending[: self.max_batch]
-                    self._write_batch(batch)
+                    with self._write_lock:
+                        self._write_batch(batch)
+            req.done.wait()
         else:
-            self._write_one(req)
+            with self._write_lock:
+                self._write_one(req)
         metrics.STORE_APPEND_SECONDS.observe(_time.perf_counter() - started)
         if req.error is not None:
             raise req.error
@@ -173,16 +191,23 @@ class EventStore:
                     req.done.set()
 
     def _write_batch_unsafe(self, batch: list[_Request]) -> None:
+        stale = False
         while batch:
-            start = self.head() + 1
+            start = (self.head() if stale else self._guess_next() - 1) + 1
             docs = []
             for i, req in enumerate(batch):
                 doc = dict(req.docs[0], _id=start + i, version=req.expected + 1)
                 docs.append(doc)
             try:
-                self.events.insert_many(docs, ordered=True)
+                if len(docs) == 1:
+                    self.events.insert_one(docs[0])
+                else:
+                    self.events.insert_many(docs, ordered=True)
                 inserted = len(docs)
                 failed_index = None
+            except DuplicateKeyError as dup:
+                inserted, failed_index = 0, 0
+                errors = [dict(dup.details or {}, index=0, code=11000)]
             except BulkWriteError as bwe:
                 inserted = bwe.details.get("nInserted", 0)
                 errors = bwe.details.get("writeErrors") or [{}]
@@ -203,7 +228,9 @@ class EventStore:
             key = (errors[0].get("keyPattern") or {})
             if "_id" in key and len(key) == 1:
                 batch = batch[failed_index:]          # lost the position race: re-read head, retry the rest
+                stale = True
                 continue
+            stale = False
             self._write_one(failed)                   # version conflict or duplicate id: slow path decides
             batch = batch[failed_index + 1:]
 
@@ -217,12 +244,13 @@ class EventStore:
 
     def _insert_with_retry(self, req: _Request) -> list[int]:
         expected = req.expected
+        stale = False
         while True:
             if expected == ANY:
                 current = self.stream_version(req.tenant, req.stream)
             else:
                 current = int(expected)
-            start = self.head() + 1
+            start = self.head() + 1 if stale else self._guess_next()
             docs = [dict(d, _id=start + i, version=current + 1 + i) for i, d in enumerate(req.docs)]
             try:
                 if len(docs) == 1:
@@ -244,7 +272,8 @@ class EventStore:
                 if original is not None:
                     return original                      # idempotent retry of a stored append
                 if key == "_id":
-                    continue                             # position taken meanwhile: re-read the head
+                    stale = True                         # position taken meanwhile: re-read the head
+                    continue
                 if expected == ANY:
                     continue
                 raise ConcurrencyError(req.tenant, req.stream, expected,
@@ -273,7 +302,7 @@ class EventStore:
         return [to_stored(d) for d in docs]
 
     def read_all(self, tenant: str, after: int = 0, limit: int = 1000, types: Iterable[str] | None = None,
-                 until: int | None = None) -> list[StoredEvent]:
+                 until: int | None = None, upcast: bool = True) -> list[StoredEvent]:
         """Events with global position > ``after`` (at most ``limit``), for one tenant or :data:`ALL_TENANTS`.
 
         Scans position windows up to the head (or ``until``), so a tenant-scoped reader never stalls on a window
@@ -299,7 +328,7 @@ class EventStore:
             if not docs and not query:
                 break  # unfiltered window empty below head cannot happen (no gaps); stop defensively
             window = min(window * 4, 100_000)
-        return [to_stored(d) for d in out[:limit]]
+        return [to_stored(d, upcast) for d in out[:limit]]
 
     def iter_all(self, tenant: str, after: int = 0, batch: int = 1000, types=None,
                  until: int | None = None) -> Iterator[StoredEvent]:
@@ -316,8 +345,11 @@ class EventStore:
         return to_stored(doc) if doc else None
 
 
-def to_stored(doc: dict) -> StoredEvent:
-    version, data = registry.upcast(doc["type"], doc.get("v", 1), doc["data"])
+def to_stored(doc: dict, upcast: bool = True) -> StoredEvent:
+    """Document → StoredEvent; ``upcast`` brings old schema versions up to date (the relay publishes as stored)."""
+    version, data = doc.get("v", 1), doc["data"]
+    if upcast:
+        version, data = registry.upcast(doc["type"], version, data)
     return StoredEvent(id=doc["eid"], type=doc["type"], source=doc["source"], tenant=doc["tenant"],
                        stream=doc["stream"], version=doc["version"], position=doc["_id"], time=doc["time"],
                        data=data, schema_version=version, correlationid=doc.get("cid"),

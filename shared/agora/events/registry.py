@@ -73,7 +73,7 @@ def latest_version(name: str) -> int:
 def validate(name: str, data: dict, version: int | None = None) -> tuple[EventType, dict]:
     """Validate ``data`` against the schema; returns (event type, serialisable data). Raises ValidationFailed."""
     etype = get(name, version)
-    schema = etype.schema()
+    schema = _instance(etype)
     try:
         loaded = schema.load(data)
     except ValidationError as err:
@@ -81,9 +81,24 @@ def validate(name: str, data: dict, version: int | None = None) -> tuple[EventTy
     return etype, schema.dump(loaded)
 
 
+_INSTANCES: dict[tuple[str, int], Schema] = {}
+
+
+def _instance(etype: EventType) -> Schema:
+    """Schema instances are stateless between load/dump calls: build each once."""
+    key = (etype.name, etype.version)
+    schema = _INSTANCES.get(key)
+    if schema is None:
+        schema = _INSTANCES[key] = etype.schema()
+    return schema
+
+
 def upcast(name: str, version: int, data: dict) -> tuple[int, dict]:
-    """Bring stored data of an old version up to the latest registered version."""
-    latest = latest_version(name)
+    """Bring stored data of an old version up to the latest registered version (unknown types pass through)."""
+    _ensure_catalog()
+    if name not in _LATEST:
+        return version, data
+    latest = _LATEST[name]
     while version < latest:
         fn = _UPCASTERS.get((name, version))
         if fn is None:

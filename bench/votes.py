@@ -1,0 +1,327 @@
+"""Votes benchmark: sustained votes/s end to end (HTTP → store → relay → tally projection) and the latency from
+an accepted vote to the updated tally, against raw SecantusDB inserts and raw RabbitMQ publish+consume measured in
+the same run on the same servers.
+
+Starts its own SecantusDB (agora.testing.plugin.SecantusServer), a fresh RabbitMQ vhost, the relay and the votes
+service (`nameko run`) as subprocesses. Prints one JSON object on its last line and writes bench/results/votes.json.
+
+Figures
+- raw_store_inserts_per_s: pymongo insert_one, write concern j=true, same concurrency as the vote load.
+- raw_broker_msgs_per_s: pika publish (persistent, publisher confirms) + consume (acks) through one queue.
+- votes_per_s: accepted votes / time until the tally projection had applied all of them (closed loop).
+- votes_vs_ceiling: votes_per_s / min(raw rates)  (goal ≥ 0.5).
+- p50/p99_ms_at_half_load: open-loop load at half votes_per_s; latency = instant the tally projection's
+  committed checkpoint passed the vote's position (polled every 2 ms) − the vote's acceptance time in the store.
+- lost: ReactionCast events stored − votes counted by the tallies (must be 0).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "votes.json"
+CONFIG = ROOT / "services" / "votes" / "config.yaml"
+SECRET = "bench-votes-secret-0123456789abcdef"
+
+
+def log(msg: str) -> None:
+    print(f"[bench votes] {msg}", file=sys.stderr, flush=True)
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def parse(ts: str) -> float:
+    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+
+
+def pct(values, q):
+    if not values:
+        return None
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+# ------------------------------------------------------------------------------------------------ baselines
+def raw_store(uri: str, seconds: float, concurrency: int) -> float:
+    import pymongo
+    from pymongo import WriteConcern
+    client = pymongo.MongoClient(uri)
+    coll = client.get_database("bench_raw").get_collection("raw", write_concern=WriteConcern(w=1, j=True))
+    coll.insert_one({"warm": True})
+    stop = time.perf_counter() + seconds
+    counts = [0] * concurrency
+
+    def worker(i):
+        n = 0
+        while time.perf_counter() < stop:
+            coll.insert_one({"w": i, "n": n, "data": {"target_type": "idea", "value": 1, "voter": uuid.uuid4().hex}})
+            n += 1
+        counts[i] = n
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(worker, range(concurrency)))
+    elapsed = time.perf_counter() - started
+    client.drop_database("bench_raw")
+    client.close()
+    return sum(counts) / elapsed
+
+
+def raw_broker(amqp_uri: str, n: int) -> float:
+    import pika
+    params = pika.URLParameters(amqp_uri)
+    queue = "bench.raw." + uuid.uuid4().hex[:6]
+    setup = pika.BlockingConnection(params)
+    ch = setup.channel()
+    ch.queue_declare(queue, durable=True)
+    received = threading.Event()
+    got = [0]
+
+    def consume():
+        conn = pika.BlockingConnection(params)
+        c = conn.channel()
+        c.basic_qos(prefetch_count=1000)
+
+        def on(chx, method, props, body):
+            got[0] += 1
+            chx.basic_ack(method.delivery_tag)
+            if got[0] >= n:
+                received.set()
+                chx.stop_consuming()
+        c.basic_consume(queue, on)
+        c.start_consuming()
+        conn.close()
+    body = json.dumps({"specversion": "1.0", "type": "ReactionCast", "data": {"value": 1}}).encode()
+    started = time.perf_counter()
+    t = threading.Thread(target=consume, daemon=True)
+    t.start()
+    pub = pika.BlockingConnection(params)
+    pc = pub.channel()
+    pc.confirm_delivery()
+    props = pika.BasicProperties(delivery_mode=2, content_type="application/json")
+    for _ in range(n):
+        pc.basic_publish("", queue, body, props, mandatory=True)
+    received.wait(120)
+    elapsed = time.perf_counter() - started
+    pub.close()
+    ch.queue_delete(queue)
+    setup.close()
+    return got[0] / elapsed
+
+
+# ------------------------------------------------------------------------------------------------ votes
+class Checkpoints(threading.Thread):
+    """Polls the tally subscription's committed checkpoint; records when each position became visible."""
+
+    def __init__(self, db):
+        super().__init__(daemon=True)
+        self.coll = db["subscription_checkpoints"]
+        self.samples: list[tuple[float, int]] = []
+        self.stop = threading.Event()
+
+    def run(self):
+        last = -1
+        while not self.stop.is_set():
+            doc = self.coll.find_one({"_id": "votes:tallies"})
+            pos = doc["position"] if doc else 0
+            if pos != last:
+                self.samples.append((time.time(), pos))
+                last = pos
+            time.sleep(0.002)
+
+    def position(self) -> int:
+        return self.samples[-1][1] if self.samples else 0
+
+    def visible_at(self, position: int) -> float | None:
+        for t, p in self.samples:
+            if p >= position:
+                return t
+        return None
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap.add_argument("--quick", action="store_true", help="short run (< 1 minute)")
+    ap.add_argument("--seconds", type=float, default=None, help="duration of each load phase")
+    ap.add_argument("--concurrency", type=int, default=16, help="parallel HTTP clients (closed loop)")
+    ap.add_argument("--ideas", type=int, default=50, help="ideas to vote on")
+    args = ap.parse_args(argv)
+    seconds = args.seconds or (6.0 if args.quick else 20.0)
+    if seconds <= 0 or args.concurrency < 1 or args.ideas < 1:
+        print("error: --seconds, --concurrency and --ideas must be positive", file=sys.stderr)
+        return 2
+
+    import pymongo
+    import requests
+    from agora import auth
+    from agora.events.envelope import NewEvent
+    from agora.store import ALL_TENANTS, EventStore
+    from agora.testing.plugin import SecantusServer, Vhost
+    from agora.testing.services import run_service, start_relay
+
+    server = SecantusServer()
+    vhost = Vhost()
+    relay = None
+    try:
+        log(f"SecantusDB {server.uri}, vhost {vhost.name}")
+        store_rate = raw_store(server.uri, min(seconds, 5.0), args.concurrency)
+        log(f"raw store inserts (j=true, {args.concurrency} threads): {store_rate:.0f}/s")
+        broker_rate = raw_broker(vhost.uri, 5000 if args.quick else 20000)
+        log(f"raw broker publish(confirm)+consume: {broker_rate:.0f}/s")
+
+        db_name = "bench_votes"
+        db = pymongo.MongoClient(server.uri, tz_aware=True).get_database(db_name)
+        store = EventStore(db).ensure_indexes()
+        tenant = "bench"
+        now = datetime.now(timezone.utc)
+        pid, phid = "p-bench", "ph-bench"
+        store.append(tenant, f"project-{pid}", [
+            NewEvent("ProjectCreated", {"project_id": pid, "title": "Bench", "language": "en", "created_by": "adm",
+                                        "workflow": {"published": []}}),
+            NewEvent("PhaseAdded", {"project_id": pid, "phase_id": phid, "kind": "voting", "title": "vote",
+                                    "start": iso(now - timedelta(days=1)), "end": iso(now + timedelta(days=1)),
+                                    "added_by": "adm"})], 0)
+        ideas = [f"i-{k}" for k in range(args.ideas)]
+        for iid in ideas:
+            store.append(tenant, f"idea-{iid}", [NewEvent("IdeaSubmitted", {
+                "idea_id": iid, "project_id": pid, "phase_id": phid, "title": "t", "body": "b", "language": "en",
+                "author": "a", "status": "published"})], 0)
+        extra = {"AGORA_JWT_SECRET": SECRET, "AGORA_SERVICE_NAME": "votes", "AGORA_LOG_LEVEL": "WARNING"}
+        relay = start_relay(server.uri, db_name, vhost.uri, **extra)
+        relay.wait_ready(30)
+        with run_service("votes.service", server.uri, db_name, vhost.uri, config=str(CONFIG), **extra) as svc:
+            base = f"{svc.url}/api/v1/tenants/{tenant}"
+            deadline = time.time() + 60
+            while requests.get(f"{base}/ideas/{ideas[-1]}/tally").status_code != 200:
+                if time.time() > deadline:
+                    raise RuntimeError("votes service never learned the bench ideas")
+                time.sleep(0.1)
+            cps = Checkpoints(db)
+            cps.start()
+            counter = [0]
+            lock = threading.Lock()
+
+            def vote(session, value=1, personal=None):
+                with lock:
+                    counter[0] += 1
+                    k = counter[0]
+                voter = f"v{k}"
+                token = auth.mint(voter, tenant, ["citizen"], secret=SECRET)
+                body = {"value": value if k % 5 else -1,
+                        "personal": {"consent": True, "birth_year": 1940 + k % 70,
+                                     "gender": ("female", "male", "non_binary")[k % 3], "district": f"d{k % 7}"}}
+                r = session.put(f"{base}/ideas/{ideas[k % len(ideas)]}/reaction", json=body,
+                                headers={"Authorization": f"Bearer {token}"})
+                return r.status_code
+
+            # ---- closed loop: sustained rate
+            log(f"sustained load: {args.concurrency} clients for {seconds:.0f}s")
+            stop = time.perf_counter() + seconds
+            accepted = [0] * args.concurrency
+            errors = [0] * args.concurrency
+
+            def client(i):
+                s = requests.Session()
+                while time.perf_counter() < stop:
+                    code = vote(s)
+                    if code == 201:
+                        accepted[i] += 1
+                    else:
+                        errors[i] += 1
+            head0 = store.head()
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(args.concurrency) as pool:
+                list(pool.map(client, range(args.concurrency)))
+            t_http = time.perf_counter() - t0
+            head1 = store.head()
+            while cps.position() < head1:
+                time.sleep(0.005)
+            t_tally = time.perf_counter() - t0
+            n = sum(accepted)
+            votes_rate = n / t_tally
+            log(f"accepted {n} votes ({sum(errors)} errors) in {t_http:.1f}s; tallied after {t_tally:.1f}s → "
+                f"{votes_rate:.0f} votes/s (HTTP only: {n / t_http:.0f}/s); head {head0}→{head1}")
+
+            # ---- open loop at half the sustained rate: latency accepted → tally
+            half = max(1.0, votes_rate / 2)
+            n_half = max(20, int(half * seconds))
+            log(f"latency at half load: {half:.0f} votes/s for {n_half} votes")
+            start_head = store.head()
+            interval = 1.0 / half
+            t_start = time.perf_counter()
+            codes = []
+            sessions = threading.local()
+
+            def timed(k):
+                due = t_start + k * interval
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                if not hasattr(sessions, "s"):
+                    sessions.s = requests.Session()
+                codes.append(vote(sessions.s))
+            with ThreadPoolExecutor(max(4, min(64, int(half * 0.1) + 4))) as pool:
+                list(pool.map(timed, range(n_half)))
+            end_head = store.head()
+            while cps.position() < end_head:
+                time.sleep(0.005)
+            time.sleep(0.05)
+            cps.stop.set()
+            cps.join()
+            lat = []
+            for e in store.read_all(tenant, after=start_head, limit=10 ** 6, types=["ReactionCast"],
+                                    until=end_head):
+                seen = cps.visible_at(e.position)
+                if seen is not None:
+                    lat.append(max(0.0, seen - parse(e.time)) * 1000)
+            achieved = n_half / (time.perf_counter() - t_start)
+
+            # ---- lost: stored votes vs tallied votes
+            stored = sum(1 for _ in store.iter_all(tenant, types=["ReactionCast"], batch=5000))
+            tallied = 0
+            for iid in ideas:
+                t = requests.get(f"{base}/ideas/{iid}/tally").json()
+                tallied += t["up"] + t["down"]
+    finally:
+        if relay is not None:
+            relay.terminate()
+        vhost.delete()
+        server.stop()
+
+    ceiling = min(store_rate, broker_rate)
+    result = {
+        "bench": "votes", "quick": args.quick, "seconds": seconds, "concurrency": args.concurrency,
+        "raw_store_inserts_per_s": round(store_rate, 1), "raw_broker_msgs_per_s": round(broker_rate, 1),
+        "votes_per_s": round(votes_rate, 1), "votes_http_accepted_per_s": round(n / t_http, 1),
+        "votes_vs_ceiling": round(votes_rate / ceiling, 3), "goal_votes_vs_ceiling": 0.5,
+        "half_load_votes_per_s": round(half, 1), "half_load_achieved_per_s": round(achieved, 1),
+        "p50_ms_at_half_load": round(pct(lat, 0.50), 1) if lat else None,
+        "p99_ms_at_half_load": round(pct(lat, 0.99), 1) if lat else None, "goal_p99_ms": 250,
+        "latency_samples": len(lat), "half_load_non_201": sum(1 for c in codes if c != 201),
+        "stored_votes": stored, "tallied_votes": tallied, "lost": stored - tallied,
+        "errors_sustained": sum(errors),
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - one-line reason, exit 2
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        sys.exit(2)

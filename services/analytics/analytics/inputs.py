@@ -1,0 +1,97 @@
+"""Batch input loading for ``python -m analytics analyze``.
+
+* ``*.pb`` — a Pabulib file (:mod:`analytics.pabulib`): projects become ideas, votes become supports.
+* anything else — JSON Lines, one idea per line::
+
+      {"id": "i1", "text": "...", "category": "optional",
+       "demographics": {"birthyear": 1980 | "age": 44 | "age_band": "40-60", "gender": "f", "district": "Noord"},
+       "votes": [{"demographics": {...}}, ...]}
+
+  ``id`` (string or integer, unique) and ``text`` (string) are required; ``demographics``, ``votes`` and
+  ``category`` are optional. Blank lines are skipped.
+
+Problems raise :class:`InputError` with a one-line message naming the line.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from analytics.pabulib import PBFormatError, pb_to_ideas, read_pb
+
+
+class InputError(ValueError):
+    pass
+
+
+def _check_demographics(value, where: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InputError(f"{where}: 'demographics' must be an object")
+    return value
+
+
+def load_jsonl(path: Path) -> list[dict]:
+    records, seen = [], set()
+    try:
+        fh = open(path, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror}") from None
+    with fh:
+        try:
+            lines = list(fh)
+        except UnicodeDecodeError:
+            raise InputError(f"{path}: not UTF-8 text") from None
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{path.name}:{lineno}"
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{where}: invalid JSON ({exc.msg})") from None
+        if not isinstance(rec, dict):
+            raise InputError(f"{where}: expected a JSON object per line")
+        rid = rec.get("id")
+        if isinstance(rid, bool) or not isinstance(rid, (str, int)) or str(rid) == "":
+            raise InputError(f"{where}: missing or invalid 'id'")
+        if str(rid) in seen:
+            raise InputError(f"{where}: duplicate id {rid!r}")
+        seen.add(str(rid))
+        text = rec.get("text")
+        if not isinstance(text, str):
+            raise InputError(f"{where}: 'text' must be a string")
+        votes = rec.get("votes") or []
+        if not isinstance(votes, list):
+            raise InputError(f"{where}: 'votes' must be a list")
+        clean_votes = []
+        for v in votes:
+            if not isinstance(v, dict):
+                raise InputError(f"{where}: each vote must be an object")
+            clean_votes.append({"demographics": _check_demographics(v.get("demographics"), where)})
+        category = rec.get("category")
+        if category is not None and not isinstance(category, str):
+            raise InputError(f"{where}: 'category' must be a string")
+        records.append({"id": str(rid), "text": text, "category": category,
+                        "demographics": _check_demographics(rec.get("demographics"), where), "votes": clean_votes})
+    if not records:
+        raise InputError(f"{path}: no ideas in input")
+    return records
+
+
+def load_input(path: str | Path) -> list[dict]:
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory")
+    if path.suffix.lower() == ".pb":
+        try:
+            records = pb_to_ideas(read_pb(path))
+        except PBFormatError as exc:
+            raise InputError(str(exc)) from None
+        if not records:
+            raise InputError(f"{path}: no projects in file")
+        return records
+    return load_jsonl(path)

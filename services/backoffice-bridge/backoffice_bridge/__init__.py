@@ -1,0 +1,1 @@
+"""Agora back-office bridge (see README.md)."""

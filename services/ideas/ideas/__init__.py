@@ -1,0 +1,1 @@
+"""Agora ideas service: projects and phases, ideas, comments, moderation, status workflow, idea board."""
