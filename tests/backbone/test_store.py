@@ -139,3 +139,47 @@ def test_four_processes_racing_one_stream(store, secantus):
     assert [e.version for e in stored] == list(range(1, rounds + 1))
     assert sum(r["losses"] for r in results) > 0, "the racers really raced"
     assert [e.position for e in store.read_all(ALL_TENANTS, limit=1000)] == list(range(1, rounds + 1))
+
+
+def test_projections_cli_status_and_rebuild(store, mongo_db):
+    from agora.projections import rebuild, status
+    from agora.subscriptions import Subscription
+
+    for i in range(5):
+        store.append("city", f"s{i}", [ev(i)], 0)
+    sub = Subscription(store, mongo_db, "testsvc", "totals", ["TestHappened"],
+                       lambda e, s: mongo_db.testsvc_totals.update_one(
+                           {"_id": e.tenant}, {"$inc": {"n": 1}}, upsert=True, session=s))
+    sub.poll()
+    before = list(mongo_db.testsvc_totals.find())
+    st = status(mongo_db)
+    assert st["head"] == 5 and st["subscriptions"] == [{"subscription": "testsvc:totals", "position": 5, "lag": 0}]
+    out = rebuild(mongo_db, "testsvc")
+    assert out["dropped_collections"] == ["testsvc_totals"] and out["reset_checkpoints"] == 1
+    assert mongo_db.testsvc_totals.count_documents({}) == 0 and sub.position() == 0
+    sub.poll()
+    assert list(mongo_db.testsvc_totals.find()) == before
+
+
+def test_acknowledged_appends_survive_kill9_of_the_database(tmp_path):
+    """The embedded default (j=true writes, SecantusDB --sync-on-commit) loses nothing on kill -9."""
+    import pymongo
+
+    from agora.testing.plugin import SecantusServer
+
+    server = SecantusServer(storage=str(tmp_path / "db"), sync_on_commit=True)
+    try:
+        store = EventStore(pymongo.MongoClient(server.uri)["durable"]).ensure_indexes()
+        acknowledged = []
+        for i in range(300):
+            acknowledged += store.append("city", f"s{i % 7}", [ev(i)], ANY)
+        store.append("city", "multi", [ev(1000), ev(1001), ev(1002)], 0)
+        server.kill()                                  # SIGKILL: no clean shutdown, no flush
+        server = SecantusServer(storage=str(tmp_path / "db"), port=server.port, sync_on_commit=True)
+        store = EventStore(pymongo.MongoClient(server.uri)["durable"])
+        positions = [e.position for e in store.read_all(ALL_TENANTS, limit=1000)]
+        assert positions == list(range(1, 304))
+        assert set(acknowledged) <= set(positions)
+        assert [e.data["n"] for e in store.read_stream("city", "multi")] == [1000, 1001, 1002]
+    finally:
+        server.stop()

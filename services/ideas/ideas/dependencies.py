@@ -3,13 +3,15 @@
 :class:`IdeasApp` is injected into every worker as ``self.app`` (an :class:`Ideas`): HTTP and RPC entrypoints
 both call it, so both speak the same rules. A command reads its stream(s), rebuilds the aggregate(s) from the
 events (``domain``), lets the aggregate decide the new events and appends them with the stream version as the
-expected version; on a concurrency conflict the command is re-run (up to 5 times). ``command_id`` makes a command
-idempotent: it is the id of the first appended event (``command_id/1``, ``/2`` … for further events), and a
+expected version; on a concurrency conflict the command is re-run (up to 10 times, with jitter).
+``command_id`` makes a command idempotent: it is the id of the first appended event (``command_id/1``, ``/2`` … for further events), and a
 command whose id is stored already returns the original result without deciding again.
 """
 from __future__ import annotations
 
 import datetime as dt
+import random
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -28,7 +30,7 @@ from ideas.domain import Actor, Comment, Idea, Project, comment_stream, idea_str
 from ideas.similarity import IndexCache, SimilarityIndex, detect_language
 
 ID_NAMESPACE = uuid.UUID("5b0f4a52-9d59-4c1e-9f3c-6f1c2a0e1d7a")
-MAX_ATTEMPTS = 5
+MAX_ATTEMPTS = 10         # concurrent writers on one stream: each round one of them wins
 
 
 def load(schema_cls, data, partial=False) -> dict:
@@ -117,6 +119,7 @@ class Ideas:
             except ConcurrencyError:
                 if attempt + 1 == MAX_ATTEMPTS:
                     raise
+                time.sleep(random.uniform(0, 0.005 * 2 ** min(attempt, 6)))   # jitter (green under eventlet)
                 continue
             return Result(stream, version + len(new), positions[-1], [e.type for e in new], new[0].data)
         raise AssertionError("unreachable")

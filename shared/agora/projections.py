@@ -1,0 +1,76 @@
+"""Operator CLI for projections and subscriptions: status, rebuild, dead letters.
+
+Projections are disposable: every service keeps its read models in collections named ``<service>_*`` and fills
+them from a store-driven subscription. ``rebuild`` drops those collections and resets the service's subscription
+checkpoints; the running service (or the next one to start) replays the log from position 0.
+
+    python -m agora.projections status
+    python -m agora.projections rebuild votes [--subscription tallies] [--yes]
+    python -m agora.projections dead-letters [--service votes]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from agora.config import settings
+from agora.relay import CHECKPOINTS as RELAY_CHECKPOINTS
+from agora.store import EventStore, connect
+from agora.subscriptions import CHECKPOINTS, DEAD_LETTERS
+
+
+def status(db) -> dict:
+    head = EventStore(db).head()
+    subs = [{"subscription": d["_id"], "position": d["position"], "lag": max(0, head - d["position"])}
+            for d in db[CHECKPOINTS].find()]
+    relay = [{"relay": d["_id"], "position": d["position"], "lag": max(0, head - d["position"])}
+             for d in db[RELAY_CHECKPOINTS].find()]
+    parked = {}
+    for d in db[DEAD_LETTERS].find({}, {"service": 1}):
+        parked[d["service"]] = parked.get(d["service"], 0) + 1
+    return {"head": head, "relays": relay, "subscriptions": sorted(subs, key=lambda s: s["subscription"]),
+            "dead_letters": parked}
+
+
+def rebuild(db, service: str, subscription: str | None = None) -> dict:
+    dropped = [name for name in db.list_collection_names() if name.startswith(f"{service}_")]
+    for name in dropped:
+        db.drop_collection(name)
+    query = {"_id": f"{service}:{subscription}"} if subscription else {"_id": {"$regex": f"^{service}:"}}
+    reset = db[CHECKPOINTS].update_many(query, {"$set": {"position": 0}}).modified_count
+    return {"service": service, "dropped_collections": dropped, "reset_checkpoints": reset}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m agora.projections", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("status", help="store head, relay and subscription positions and lag, dead letters")
+    rb = sub.add_parser("rebuild", help="drop a service's projections and replay them from the log")
+    rb.add_argument("service", help="service name, e.g. votes (drops collections votes_*)")
+    rb.add_argument("--subscription", help="reset only this subscription's checkpoint")
+    rb.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    dl = sub.add_parser("dead-letters", help="list parked events")
+    dl.add_argument("--service")
+    args = parser.parse_args(argv)
+    cfg = settings()
+    db = connect(cfg.mongo_uri, cfg.mongo_db)
+    if args.cmd == "status":
+        print(json.dumps(status(db), indent=2))
+    elif args.cmd == "rebuild":
+        if not args.yes:
+            if not sys.stdin.isatty():
+                print("refusing to drop projections without --yes", file=sys.stderr)
+                return 2
+            if input(f"drop every {args.service}_* collection in {cfg.mongo_db} and replay? [y/N] ") != "y":
+                return 1
+        print(json.dumps(rebuild(db, args.service, args.subscription), indent=2))
+    else:
+        query = {"service": args.service} if args.service else {}
+        for d in db[DEAD_LETTERS].find(query, {"cloudevent": 0}):
+            print(json.dumps(d, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
