@@ -137,7 +137,7 @@ def bench_relay(uri: str, amqp: str, n: int) -> dict:
     ch.confirm_delivery()
     body = store.read_all("bench", limit=1)[0].to_json()
     started = time.perf_counter()
-    for i in range(n):
+    for _ in range(n):
         ch.basic_publish("bench.events", "BenchHappened", body,
                          pika.BasicProperties(delivery_mode=2, content_type="application/json"), mandatory=True)
     raw_publish = rate(n, time.perf_counter() - started)

@@ -36,6 +36,7 @@ from agora.errors import ConcurrencyError
 from agora.events import registry
 from agora.events.envelope import NewEvent, StoredEvent, now_iso
 from agora import metrics
+from agora.personal import PersonalVault
 
 ALL_TENANTS = "*"   # system readers only (relay, cross-tenant subscriptions)
 ANY = "any"         # expected_version: append whatever the stream's version is
@@ -68,6 +69,7 @@ class EventStore:
         wc = WriteConcern(w=db.write_concern.document.get("w", 1) or 1, j=journal)
         self.events = db.get_collection(EVENTS, write_concern=wc)
         self.client = db.client
+        self.vault = PersonalVault(db)
         self.group_commit = group_commit
         self.max_batch = max_batch
         self._head = 0
@@ -130,7 +132,7 @@ class EventStore:
         for ev in events:
             etype, data = registry.validate(ev.type, ev.data)  # refused before anything is stored
             doc = {"tenant": tenant, "stream": stream, "eid": ev.id, "type": etype.name, "v": etype.version,
-                   "source": etype.source, "time": ev.time or now_iso(), "data": data}
+                   "source": etype.source, "time": ev.time or now_iso(), "data": self.vault.seal(tenant, data)}
             if ev.correlationid:
                 doc["cid"] = ev.correlationid
             if ev.causationid:
@@ -258,7 +260,7 @@ class EventStore:
                 else:
                     with self.client.start_session() as session:
                         session.with_transaction(
-                            lambda s: self.events.insert_many(docs, ordered=True, session=s),
+                            lambda s, docs=docs: self.events.insert_many(docs, ordered=True, session=s),
                             write_concern=self.events.write_concern)
                 self._advance_head(docs[-1]["_id"])
                 return [d["_id"] for d in docs]
@@ -299,7 +301,7 @@ class EventStore:
         _check_tenant(tenant)
         docs = list(self.events.find({"tenant": tenant, "stream": stream, "version": {"$gte": from_version}}))
         docs.sort(key=lambda d: d["version"])
-        return [to_stored(d) for d in docs]
+        return [self._stored(d) for d in docs]
 
     def read_all(self, tenant: str, after: int = 0, limit: int = 1000, types: Iterable[str] | None = None,
                  until: int | None = None, upcast: bool = True) -> list[StoredEvent]:
@@ -328,7 +330,7 @@ class EventStore:
             if not docs and not query:
                 break  # unfiltered window empty below head cannot happen (no gaps); stop defensively
             window = min(window * 4, 100_000)
-        return [to_stored(d, upcast) for d in out[:limit]]
+        return [self._stored(d, upcast) for d in out[:limit]]
 
     def iter_all(self, tenant: str, after: int = 0, batch: int = 1000, types=None,
                  until: int | None = None) -> Iterator[StoredEvent]:
@@ -342,7 +344,17 @@ class EventStore:
 
     def get(self, event_id: str) -> StoredEvent | None:
         doc = self.events.find_one({"eid": event_id})
-        return to_stored(doc) if doc else None
+        return self._stored(doc) if doc else None
+
+    def _stored(self, doc: dict, upcast: bool = True) -> StoredEvent:
+        """Personal data is decrypted for readers of the store (not for the relay, which publishes as stored)."""
+        if upcast:
+            doc = dict(doc, data=self.vault.open(doc["data"]))
+        return to_stored(doc, upcast)
+
+    def forget_person(self, tenant: str, person: str) -> bool:
+        """Crypto-shred ``person``'s personal data in every event of ``tenant`` (see agora.personal)."""
+        return self.vault.forget(tenant, person)
 
 
 def to_stored(doc: dict, upcast: bool = True) -> StoredEvent:

@@ -12,7 +12,7 @@ from agora.store import EventStore
 uri, db_name, who, rounds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 store = EventStore(pymongo.MongoClient(uri)[db_name])
 wins, losses = [], 0
-sys.stdout.write("ready\n"); sys.stdout.flush()
+print("ready", flush=True)
 sys.stdin.readline()  # start signal: all racers go together
 version = 0
 while version < rounds:

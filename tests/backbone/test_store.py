@@ -183,3 +183,25 @@ def test_acknowledged_appends_survive_kill9_of_the_database(tmp_path):
         assert [e.data["n"] for e in store.read_stream("city", "multi")] == [1000, 1001, 1002]
     finally:
         server.stop()
+
+
+def test_personal_data_is_encrypted_and_crypto_shredded(store, mongo_db):
+    personal = {"birth_year": 1990, "gender": "female", "district": "Noord — 北"}
+    store.append("city", "p1", [NewEvent("TestProfiled", {"author": "alice", "personal": personal})], 0)
+    store.append("city", "p2", [NewEvent("TestProfiled", {"author": "bob", "personal": {"gender": "male"}})], 0)
+    store.append("city", "p3", [NewEvent("TestProfiled", {"author": "carol", "personal": None})], 0)
+    raw = mongo_db.events.find_one({"stream": "p1"})
+    assert "Noord" not in str(raw) and set(raw["data"]["personal"]) == {"_enc", "_kid"}
+    assert store.read_stream("city", "p1")[0].data["personal"] == personal
+    # the relay publishes events as stored: no plaintext ever reaches the broker
+    published = store.read_all(ALL_TENANTS, upcast=False)
+    assert all("Noord" not in e.to_json().decode() for e in published)
+    assert store.forget_person("city", "alice")
+    fresh = EventStore(mongo_db)        # another process: no cached key
+    for reader in (store, fresh):
+        shredded = reader.read_stream("city", "p1")[0].data
+        assert shredded["personal"] is None and shredded["personal_shredded"] is True
+        assert shredded["author"] == "alice"
+        assert reader.read_stream("city", "p2")[0].data["personal"] == {"gender": "male"}
+    assert mongo_db.events.count_documents({}) == 3      # no event was updated or deleted
+    assert mongo_db.events.find_one({"stream": "p1"}) == raw

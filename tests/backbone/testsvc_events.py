@@ -26,3 +26,9 @@ def _happened_v1_to_v2(data):
 @register("TestPoison", 1, "testsvc")
 class TestPoisonV1(Schema):
     n = fields.Integer(required=True)
+
+
+@register("TestProfiled", 1, "testsvc")
+class TestProfiledV1(Schema):
+    author = fields.String(required=True)
+    personal = fields.Dict(allow_none=True, load_default=None)

@@ -4,8 +4,8 @@
 both call it, so both speak the same rules. A command reads its stream(s), rebuilds the aggregate(s) from the
 events (``domain``), lets the aggregate decide the new events and appends them with the stream version as the
 expected version; on a concurrency conflict the command is re-run (up to 10 times, with jitter).
-``command_id`` makes a command idempotent: it is the id of the first appended event (``command_id/1``, ``/2`` … for further events), and a
-command whose id is stored already returns the original result without deciding again.
+``command_id`` makes a command idempotent: it is the id of the first appended event (``command_id/1``, ``/2`` …
+for further events), and a command whose id is stored already returns the original result without deciding again.
 """
 from __future__ import annotations
 

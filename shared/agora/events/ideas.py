@@ -71,7 +71,7 @@ def format_instant(dt: _dt.datetime) -> str:
     return dt.astimezone(_dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-class Instant(fields.Field):
+class Instant(fields.String):
     """An instant: accepts an ISO 8601 date or date-time, stores ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z`` (UTC)."""
 
     def _deserialize(self, value, attr, data, **kwargs):

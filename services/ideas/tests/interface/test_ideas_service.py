@@ -1,7 +1,5 @@
 """The ideas service as a real `nameko run` process over RabbitMQ and SecantusDB: HTTP and RPC commands, auth,
 error mapping (nothing appended on any error), projections via the store-driven subscription, OpenAPI."""
-import json
-
 import pytest
 import requests
 from nameko.exceptions import RemoteError

@@ -1,0 +1,90 @@
+"""Crypto-shredding of personal data: events are never updated or deleted, so personal data is encrypted.
+
+Convention: an event keeps personal data (demographics) in ``data["personal"]`` and names the person in
+``data["author"]`` or ``data["voter"]`` (:data:`OWNER_FIELDS`). At append the store encrypts ``personal`` with
+AES-256-GCM under a key of its own for (tenant, person), kept in the ``personal_keys`` collection; stored and
+published events carry only ``{"_enc": ..., "_kid": ...}``. Readers of the store get the plaintext back while the
+key exists. ``forget(tenant, person)`` deletes the key: every past event of that person then reads with
+``personal = None`` (and ``personal_shredded = True``), the relay never had the plaintext, and rebuilding the
+projections removes it from read models.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pymongo.errors import DuplicateKeyError
+
+OWNER_FIELDS = ("author", "voter")
+KEYS = "personal_keys"
+
+
+def owner_of(data: dict) -> str | None:
+    for name in OWNER_FIELDS:
+        value = data.get(name)
+        if value:
+            return str(value)
+    return None
+
+
+class PersonalVault:
+    def __init__(self, db):
+        self.keys = db.get_collection(KEYS)
+        self._cache: dict[str, bytes | None] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def kid(tenant: str, owner: str) -> str:
+        return f"{tenant}:{owner}"
+
+    def _key(self, kid: str, create: bool) -> bytes | None:
+        with self._lock:
+            if kid in self._cache and (self._cache[kid] is not None or not create):
+                return self._cache[kid]
+        doc = self.keys.find_one({"_id": kid})
+        if doc is None and create:
+            key = AESGCM.generate_key(bit_length=256)
+            try:
+                self.keys.insert_one({"_id": kid, "key": key})
+            except DuplicateKeyError:
+                pass
+            doc = self.keys.find_one({"_id": kid})
+        key = bytes(doc["key"]) if doc else None
+        with self._lock:
+            self._cache[kid] = key
+        return key
+
+    def seal(self, tenant: str, data: dict) -> dict:
+        """Encrypt ``data['personal']`` in place of the plaintext (no-op without personal data or owner)."""
+        personal = data.get("personal")
+        owner = owner_of(data)
+        if not personal or not owner or (isinstance(personal, dict) and "_enc" in personal):
+            return data
+        kid = self.kid(tenant, owner)
+        key = self._key(kid, create=True)
+        nonce = os.urandom(12)
+        plaintext = json.dumps(personal, ensure_ascii=False, sort_keys=True).encode("utf-8")
+        sealed = AESGCM(key).encrypt(nonce, plaintext, kid.encode("utf-8"))
+        return dict(data, personal={"_enc": base64.b64encode(nonce + sealed).decode("ascii"), "_kid": kid})
+
+    def open(self, data: dict) -> dict:
+        personal = data.get("personal")
+        if not isinstance(personal, dict) or "_enc" not in personal:
+            return data
+        key = self._key(personal["_kid"], create=False)
+        if key is None:
+            return dict(data, personal=None, personal_shredded=True)
+        raw = base64.b64decode(personal["_enc"])
+        plaintext = AESGCM(key).decrypt(raw[:12], raw[12:], personal["_kid"].encode("utf-8"))
+        return dict(data, personal=json.loads(plaintext))
+
+    def forget(self, tenant: str, owner: str) -> bool:
+        """Crypto-shred every personal part of ``owner``'s events in ``tenant``."""
+        kid = self.kid(tenant, owner)
+        deleted = self.keys.delete_one({"_id": kid}).deleted_count > 0
+        with self._lock:
+            self._cache[kid] = None
+        return deleted
