@@ -88,13 +88,13 @@ class SubscriptionEntrypoint(Entrypoint):
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
         self.transactional = transactional
-        self._stop = threading.Event()
-        self._bell = eventlet.event.Event()
         self._pending: list = []
         super().__init__(**kwargs)
 
     # nameko lifecycle --------------------------------------------------
     def setup(self):
+        self._stop = threading.Event()
+        self._bell = threading.Event()   # created after nameko's monkey patching: green
         self.service_name = self.container.service_name
         self.amqp_uri = self.container.config.get("AMQP_URI") or settings().amqp_uri
         self.queue_name = f"agora.sub.{self.service_name}.{self.sub_name}"
@@ -120,8 +120,7 @@ class SubscriptionEntrypoint(Entrypoint):
 
     # doorbell ----------------------------------------------------------
     def _ring(self):
-        if not self._bell.ready():
-            self._bell.send(True)
+        self._bell.set()
 
     def _declare(self, conn):
         queue = kombu.Queue(self.queue_name, durable=True, bindings=[
@@ -178,6 +177,7 @@ class SubscriptionEntrypoint(Entrypoint):
 
     def _process(self):
         while not self._stop.is_set():
+            self._bell.clear()           # cleared before polling: a ring during the poll is never lost
             try:
                 self.subscription.poll()
                 self._last_position = self.subscription.position()
@@ -185,7 +185,6 @@ class SubscriptionEntrypoint(Entrypoint):
                 log.exception("subscription %s: poll failed", self.queue_name)
                 eventlet.sleep(1)
             self._bell.wait(timeout=1.0)
-            self._bell = eventlet.event.Event()
 
     # handler -----------------------------------------------------------
     def _call_handler(self, event: StoredEvent, session):

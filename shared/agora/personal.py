@@ -45,14 +45,16 @@ class PersonalVault:
             if kid in self._cache and (self._cache[kid] is not None or not create):
                 return self._cache[kid]
         doc = self.keys.find_one({"_id": kid})
-        if doc is None and create:
+        if doc is not None:
+            key = bytes(doc["key"])
+        elif create:
             key = AESGCM.generate_key(bit_length=256)
             try:
                 self.keys.insert_one({"_id": kid, "key": key})
-            except DuplicateKeyError:
-                pass
-            doc = self.keys.find_one({"_id": kid})
-        key = bytes(doc["key"]) if doc else None
+            except DuplicateKeyError:          # created concurrently: use the stored one
+                key = bytes(self.keys.find_one({"_id": kid})["key"])
+        else:
+            key = None
         with self._lock:
             self._cache[kid] = key
         return key

@@ -75,6 +75,7 @@ class _Run:
         self.active = eligible.copy()
         self.voter_class = np.zeros(len(prof.multiplicity), dtype=np.int64)
         self.budgets: list[Fraction] = [Fraction(voter_budget)]
+        self.float_budgets = np.array([float(voter_budget)])
         self.result = MesRun(voter_budget=Fraction(voter_budget), selected=[])
 
     def _groups(self, order: list[int], counts: np.ndarray, j: int):
@@ -85,8 +86,10 @@ class _Run:
         """Buy one project; ``False`` when none is affordable."""
         prof = self.prof
         counts = prof.class_counts(self.voter_class, len(self.budgets))
-        fb = np.array([float(b) for b in self.budgets])
-        order = sorted(range(len(self.budgets)), key=lambda k: (fb[k], self.budgets[k]))
+        fb = self.float_budgets
+        order = np.argsort(fb, kind="stable").tolist()
+        if len(order) > 1 and np.any(np.diff(fb[order]) == 0):  # equal floats: order those exactly
+            order = sorted(order, key=lambda k: (fb[k], self.budgets[k]))
         idx = np.flatnonzero(self.active)
         if idx.size == 0:
             return False
@@ -131,28 +134,35 @@ class _Run:
         res = self.result
         res.selected.append(j)
         res.rho[j], res.price[j] = rho_j, price
-        pays: dict[Fraction, int] = {}
+        pays: dict[tuple[int, int], list] = {}
         for budget, count in groups:
             pay = min(budget, price)
-            pays[pay] = pays.get(pay, 0) + count
-        res.payments[j] = sorted(pays.items(), reverse=True)
+            entry = pays.setdefault((pay.numerator, pay.denominator), [pay, 0])
+            entry[1] += count
+        res.payments[j] = sorted(((a, n) for a, n in pays.values()), reverse=True)
         self.active[j] = False
         approves = np.zeros(len(self.voter_class), dtype=np.int64)
         approves[self.prof.supporter_ballots(j)] = 1
         keys, inverse = np.unique(self.voter_class * 2 + approves, return_inverse=True)
-        new_ids: dict[Fraction, int] = {}
+        new_ids: dict[tuple[int, int], int] = {}
         new_budgets: list[Fraction] = []
+        new_floats: list[float] = []
         remap = np.empty(len(keys), dtype=np.int64)
+        old_floats = self.float_budgets
         for t, key in enumerate(keys.tolist()):
-            budget = self.budgets[key >> 1]
+            budget, as_float = self.budgets[key >> 1], old_floats[key >> 1]
             if key & 1:
-                budget = budget - min(budget, price)
-            if budget not in new_ids:
-                new_ids[budget] = len(new_budgets)
+                budget = budget - price if budget > price else Fraction(0)
+                as_float = float(budget)
+            ident = (budget.numerator, budget.denominator)
+            if ident not in new_ids:
+                new_ids[ident] = len(new_budgets)
                 new_budgets.append(budget)
-            remap[t] = new_ids[budget]
+                new_floats.append(as_float)
+            remap[t] = new_ids[ident]
         self.voter_class = remap[inverse.reshape(-1)]
         self.budgets = new_budgets
+        self.float_budgets = np.array(new_floats)
 
     def run(self) -> MesRun:
         while self.step():

@@ -4,12 +4,20 @@ A uniquely named module (not conftest) so that test modules can import helpers e
 suites run in one pytest session; conftest.py re-exports the fixtures.
 """
 import datetime as dt
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
 
+import pymongo
 import pytest
 
+from agora import auth
 from agora.events.envelope import NewEvent
 from agora.store import EventStore
 from agora.subscriptions import Subscription
+from agora.testing.plugin import Vhost
+from agora.testing.services import run_service
 from ideas import projections
 from ideas.dependencies import Ideas
 from ideas.similarity import IndexCache
@@ -59,18 +67,6 @@ def react(store, tenant, project_id, idea_id, voter, value, previous=0, kind="Re
 
 
 # ---------------------------------------------------------------------------- a real `nameko run` per module
-import time
-import uuid
-from dataclasses import dataclass
-from pathlib import Path
-
-import pymongo
-import requests
-
-from agora import auth
-from agora.testing.plugin import Vhost
-from agora.testing.services import run_service
-
 CONFIG = str(Path(__file__).resolve().parents[2] / "config.yaml")
 SECRET = "ideas-interface-tests-secret-0123456789"
 

@@ -61,8 +61,10 @@ def test_submitted_idea_is_stored_published_and_listed(running, relay):
     assert ce["dataschema"] == "urn:agora:schema:IdeaSubmitted:1"
     assert ce["data"]["idea_id"] == idea_id and ce["data"]["title"] == "Fontaine 💧 au parc"
     assert ce["data"]["language"] == "fr"
-    assert ce["data"]["personal"] == {"birth_year": 2001, "gender": None, "district": "Centrum", "domicile": None,
-                                      "consent": True}
+    # demographics: plaintext for readers of the store, sealed (crypto-shreddable) on the wire
+    assert stored.data["personal"] == {"birth_year": 2001, "gender": None, "district": "Centrum", "domicile": None,
+                                       "consent": True}
+    assert set(ce["data"]["personal"]) == {"_enc", "_kid"} and "Centrum" not in json.dumps(ce)
     # visible in the list projection
     items = eventually(lambda: [i for i in requests.get(running.api() + "/ideas",
                                                         params={"project_id": project}).json()["items"]

@@ -207,3 +207,23 @@ def test_concurrent_commands_on_one_stream_are_retried(app, store):
     events = store.read_stream(T, f"idea-{idea}")
     assert [e.version for e in events] == list(range(1, 8))
     assert sorted(e.data["flagged_by"] for e in events[1:]) == [f"user{n}" for n in range(6)]
+
+
+def test_shredded_demographics_leave_ideas_and_read_models_intact(app, store, mongo_db, board):
+    from ideas.domain import Idea
+    pid = app.create_project(T, {"title": "Private", "phases": open_phases()}, ADMIN)["project_id"]
+    idea = app.submit_idea(T, {"project_id": pid, "title": "Quiet streets", "body": "fewer cars",
+                               "demographics": {"birth_year": 1970, "gender": "male", "consent": True}},
+                           ALICE)["idea_id"]
+    [ev] = store.read_stream(T, f"idea-{idea}")
+    assert ev.data["personal"]["birth_year"] == 1970
+    raw = mongo_db["events"].find_one({"eid": ev.id})["data"]
+    assert raw["title"] == "Quiet streets" and "1970" not in str(raw["personal"])
+    board.poll()
+    before = snapshot(mongo_db)
+    assert store.forget_person(T, "alice")
+    [ev] = store.read_stream(T, f"idea-{idea}")
+    assert ev.data["personal"] is None and ev.data["title"] == "Quiet streets"
+    assert Idea.from_events(store.read_stream(T, f"idea-{idea}")).author == "alice"
+    projections.rebuild(store, mongo_db)
+    assert snapshot(mongo_db) == before                     # read models never held the demographics

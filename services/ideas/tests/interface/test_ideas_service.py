@@ -70,7 +70,7 @@ def test_health_and_metrics(running):
 # ------------------------------------------------------------------ authentication & authorisation
 def test_missing_or_invalid_token_is_401(running, project, h):
     for headers in ({}, {"Authorization": "Bearer nonsense"}, {"Authorization": "Basic abc"}):
-        r = unchanged(running, lambda: requests.post(running.api() + "/ideas", headers=headers,
+        r = unchanged(running, lambda headers=headers: requests.post(running.api() + "/ideas", headers=headers,
                                                      json={"project_id": project, "title": "t", "body": "b"}))
         assert r.status_code == 401 and r.json()["error"] == "unauthorized"
     assert requests.get(running.api() + "/ideas", headers={"Authorization": "Bearer bad"}).status_code == 401
@@ -99,7 +99,8 @@ def test_roles(running, project, h):
         ("get", "/ideas?include_hidden=true", "alice", None),
     ]
     for method, path, who, body in cases:
-        r = unchanged(running, lambda: getattr(requests, method)(running.api() + path, headers=h[who], json=body))
+        r = unchanged(running, lambda m=method, p=path, w=who, b=body:
+                      getattr(requests, m)(running.api() + p, headers=h[w], json=b))
         assert r.status_code == 403, (method, path, who, r.text)
     assert requests.get(running.api() + "/ideas").status_code == 200            # anonymous reads are allowed
 
@@ -131,10 +132,11 @@ def test_unknown_project_or_idea_is_404(running, project, h):
                                     ("post", "/ideas/nope/comments", "alice", {"body": "hi"}),
                                     ("post", "/ideas/nope/flag", "alice", {}),
                                     ("post", "/comments/nope/moderation", "mod", {"action": "hide", "reason": "x"}),
-                                    ("post", f"/projects/nope/phases", "admin",
+                                    ("post", "/projects/nope/phases", "admin",
                                      {"kind": "voting", "start": iso(1), "end": iso(2)}),
                                     ("get", "/ideas/nope", "alice", None), ("get", "/projects/nope", "alice", None)]:
-        r = unchanged(running, lambda: getattr(requests, method)(running.api() + path, headers=h[who], json=body))
+        r = unchanged(running, lambda m=method, p=path, w=who, b=body:
+                      getattr(requests, m)(running.api() + p, headers=h[w], json=b))
         assert r.status_code == 404, (path, r.text)
 
 
@@ -228,11 +230,11 @@ def test_life_cycle_edit_comment_moderate_status_merge(running, project, h):
     assert counts["by_status"]["accepted"] >= 1 and counts["by_status"]["merged"] >= 1
     listed = requests.get(api + f"/ideas?project_id={project}&status=accepted").json()["items"]
     assert [i["idea_id"] for i in listed] == [idea]
-    sims = requests.get(api + f"/ideas/similar", params={"project_id": project, "text": "bicycle lane"}).json()
+    sims = requests.get(api + "/ideas/similar", params={"project_id": project, "text": "bicycle lane"}).json()
     assert sims["items"][0]["idea_id"] == idea
-    anywhere = requests.get(api + f"/ideas/similar", params={"text": "bicycle lane Main Street"}).json()
+    anywhere = requests.get(api + "/ideas/similar", params={"text": "bicycle lane Main Street"}).json()
     assert anywhere["items"][0]["idea_id"] == idea
-    assert requests.get(api + f"/ideas/similar").status_code == 422           # text is required
+    assert requests.get(api + "/ideas/similar").status_code == 422           # text is required
 
 
 def test_list_pages_with_opaque_cursor(running, project, h):
