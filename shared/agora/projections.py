@@ -1,7 +1,7 @@
 """Operator CLI for projections and subscriptions: status, rebuild, dead letters.
 
 Projections are disposable: every service keeps its read models in collections named ``<service>_*`` and fills
-them from a store-driven subscription. ``rebuild`` drops those collections and resets the service's subscription
+them from a store-driven subscription. ``rebuild`` empties those collections (keeping their indexes) and resets the service's subscription
 checkpoints; the running service (or the next one to start) replays the log from position 0.
 
     python -m agora.projections status
@@ -34,19 +34,20 @@ def status(db) -> dict:
 
 
 def rebuild(db, service: str, subscription: str | None = None) -> dict:
-    dropped = [name for name in db.list_collection_names() if name.startswith(f"{service}_")]
-    for name in dropped:
-        db.drop_collection(name)
+    """Empty the service's projections (indexes are kept) and reset its checkpoints: the log is replayed."""
+    emptied = sorted(name for name in db.list_collection_names() if name.startswith(f"{service}_"))
+    for name in emptied:
+        db[name].delete_many({})
     query = {"_id": f"{service}:{subscription}"} if subscription else {"_id": {"$regex": f"^{service}:"}}
     reset = db[CHECKPOINTS].update_many(query, {"$set": {"position": 0}}).modified_count
-    return {"service": service, "dropped_collections": dropped, "reset_checkpoints": reset}
+    return {"service": service, "emptied_collections": emptied, "reset_checkpoints": reset}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m agora.projections", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("status", help="store head, relay and subscription positions and lag, dead letters")
-    rb = sub.add_parser("rebuild", help="drop a service's projections and replay them from the log")
+    rb = sub.add_parser("rebuild", help="empty a service's projections and replay them from the log")
     rb.add_argument("service", help="service name, e.g. votes (drops collections votes_*)")
     rb.add_argument("--subscription", help="reset only this subscription's checkpoint")
     rb.add_argument("--yes", action="store_true", help="do not ask for confirmation")

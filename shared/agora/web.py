@@ -73,7 +73,7 @@ def optional_principal(request, tenant: str):
 
 def json_route(method: str, url: str, *, summary: str = "", request_schema=None, response_schema=None,
                query_schema=None, status: int = 200, auth_roles=None, public: bool = False, tags=(),
-               responses: dict | None = None):
+               responses: dict | None = None, headers: dict | None = None):
     """Decorator: a nameko ``@http`` entrypoint speaking JSON, documented for OpenAPI."""
     def deco(fn):
         route_name = url
@@ -110,7 +110,8 @@ def json_route(method: str, url: str, *, summary: str = "", request_schema=None,
                                       (fn.__doc__ or "").strip().split("\n")[0], "request_schema": request_schema,
                                       "response_schema": response_schema, "query_schema": query_schema,
                                       "status": status, "auth_roles": auth_roles, "public": public,
-                                      "tags": list(tags), "responses": responses or {}})
+                                      "tags": list(tags), "responses": responses or {},
+                                      "headers": headers or {}})
         return http(method.upper(), url)(wrapper)
     return deco
 
@@ -177,11 +178,12 @@ def _field_schema(field) -> dict:
         return {"type": "array", "items": inner} if field.many else inner
     if isinstance(field, fields.List):
         return {"type": "array", "items": _field_schema(field.inner)}
-    out: dict = {}
-    for cls, js in _FIELD_TYPES:
-        if isinstance(field, cls):
-            out = dict(js)
-            break
+    out: dict = dict(getattr(field, "openapi", None) or {})
+    if not out:
+        for cls, js in _FIELD_TYPES:
+            if isinstance(field, cls):
+                out = dict(js)
+                break
     for v in getattr(field, "validators", []) or []:
         name = type(v).__name__
         if name == "Length":
@@ -260,6 +262,9 @@ def openapi(service_cls, title: str, version: str = "1.0.0", description: str = 
             for name, js in qs["properties"].items():
                 params.append({"name": name, "in": "query", "required": name in qs.get("required", []),
                                "schema": js})
+        for name, text in meta.get("headers", {}).items():
+            params.append({"name": name, "in": "header", "required": False, "description": text,
+                           "schema": {"type": "string"}})
         if params:
             op["parameters"] = params
         if meta["request_schema"] is not None:

@@ -155,7 +155,8 @@ def test_projections_cli_status_and_rebuild(store, mongo_db):
     st = status(mongo_db)
     assert st["head"] == 5 and st["subscriptions"] == [{"subscription": "testsvc:totals", "position": 5, "lag": 0}]
     out = rebuild(mongo_db, "testsvc")
-    assert out["dropped_collections"] == ["testsvc_totals"] and out["reset_checkpoints"] == 1
+    assert out["emptied_collections"] == ["testsvc_totals"] and out["reset_checkpoints"] == 1
+    assert "_id_" in mongo_db.testsvc_totals.index_information()
     assert mongo_db.testsvc_totals.count_documents({}) == 0 and sub.position() == 0
     sub.poll()
     assert list(mongo_db.testsvc_totals.find()) == before

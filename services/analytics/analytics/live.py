@@ -150,6 +150,7 @@ class Corpus:
         self.job_overrides: dict = {}
         self.training = None                        # running Future
         self.training_job = 0
+        self.training_version = 0
         self.trained_at: str | None = None
         self.last_error: str | None = None
         self.cache: dict = {}

@@ -64,6 +64,9 @@ class Process:
             except subprocess.TimeoutExpired:
                 self.kill()
         self.log.close()
+        if self.proc.returncode in (0, -signal.SIGTERM) and not os.environ.get("AGORA_KEEP_LOGS") \
+                and self.log_path.startswith("/tmp/agora-"):
+            Path(self.log_path).unlink(missing_ok=True)   # clean exit: the log is not needed
         return time.time() - started
 
     def kill(self):

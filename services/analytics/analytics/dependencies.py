@@ -1,0 +1,411 @@
+"""The analytics engine inside the nameko container: projection, in-memory corpora, model worker process.
+
+:class:`Engine` keeps one :class:`analytics.live.Corpus` per (tenant, project).
+
+* **Projection** (Mongo, written with the subscription's ``session`` so it commits with the checkpoint):
+  ``analytics_projects`` (title, phases), ``analytics_ideas`` (one per idea: text, phase, status, submission
+  instant, the author's demographics, active/merged), ``analytics_supports`` (one per voter and idea: last reaction
+  value and demographics), ``analytics_rounds`` / ``analytics_ballots`` (budget rounds → project, ballots).
+  On start (nameko ``setup``, before any entrypoint runs) the in-memory corpora are rebuilt from it; dropping the
+  ``analytics_*`` collections and resetting the subscription checkpoint rebuilds everything from the log.
+* **In memory**: the engine's ``CorpusState`` (texts, tokens, demographics, supports, the installed model) — event
+  handling is O(one idea) on the hub, including the **online** LDA update of a new idea (milliseconds), so a new
+  idea is assigned a topic as soon as its event is handled.
+* **Model work never runs on the eventlet hub**: full retrains run in a ``ProcessPoolExecutor`` (spawn context)
+  driven by a polling green thread (:meth:`Engine._scheduler`); installing a model and building reports (TF-IDF
+  similarity, clusters, chi-square tables) run in ``eventlet.tpool`` threads while the corpus' green lock is held.
+  Retrains start when a corpus first reaches ``min_ideas`` ideas, when it grew/drifted
+  (``ModelState.needs_retrain``), every ``retrain_interval_s`` if it changed, and on request (``POST .../retrain``).
+  Retrains are deterministic (fixed seed): the same ideas give the same model, hence the same report.
+
+Settings (environment): ``AGORA_ANALYTICS_MIN_IDEAS`` (10), ``AGORA_ANALYTICS_DEBOUNCE_S`` (0.5),
+``AGORA_ANALYTICS_RETRAIN_INTERVAL_S`` (900), ``AGORA_ANALYTICS_WORKERS`` (1), ``AGORA_ANALYTICS_SEED`` (42),
+``AGORA_ANALYTICS_K_CANDIDATES`` ("6,9,12"), ``AGORA_ANALYTICS_PASSES`` (5), ``AGORA_ANALYTICS_DEMO_TENANT``
+(unset: no demo; else that tenant's analytics are readable without a token by the dashboard's demo mode).
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import logging
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+import eventlet
+from eventlet import tpool
+from eventlet.semaphore import Semaphore
+from nameko.extensions import DependencyProvider
+
+from agora.errors import NotFound
+from agora.nameko import mongo_db
+
+from analytics import live, worker
+from analytics.topics import TopicParams
+
+log = logging.getLogger("analytics.engine")
+
+IDEAS = "analytics_ideas"
+SUPPORTS = "analytics_supports"
+PROJECTS = "analytics_projects"
+ROUNDS = "analytics_rounds"
+BALLOTS = "analytics_ballots"
+COLLECTIONS = (IDEAS, SUPPORTS, PROJECTS, ROUNDS, BALLOTS)
+BUDGET_TYPES = ("RoundOpened", "ProjectAdded") + live.BALLOT_TYPES
+
+
+def _env(name: str, default, cast=str):
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    return cast(raw)
+
+
+@dataclasses.dataclass
+class Settings:
+    min_ideas: int = 10
+    debounce_s: float = 0.5
+    retrain_interval_s: float = 900.0
+    workers: int = 1
+    demo_tenant: str | None = None
+    params: TopicParams = dataclasses.field(default_factory=TopicParams)
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        base = TopicParams()
+        params = dataclasses.replace(
+            base, seed=_env("AGORA_ANALYTICS_SEED", base.seed, int),
+            passes=_env("AGORA_ANALYTICS_PASSES", base.passes, int),
+            k_candidates=_env("AGORA_ANALYTICS_K_CANDIDATES", base.k_candidates,
+                              lambda s: tuple(int(x) for x in s.split(",") if x.strip())))
+        return cls(min_ideas=_env("AGORA_ANALYTICS_MIN_IDEAS", 10, int),
+                   debounce_s=_env("AGORA_ANALYTICS_DEBOUNCE_S", 0.5, float),
+                   retrain_interval_s=_env("AGORA_ANALYTICS_RETRAIN_INTERVAL_S", 900.0, float),
+                   workers=max(1, _env("AGORA_ANALYTICS_WORKERS", 1, int)),
+                   demo_tenant=_env("AGORA_ANALYTICS_DEMO_TENANT", None), params=params)
+
+
+def budget_types_registered() -> bool:
+    try:
+        import agora.events.catalog  # noqa: F401 - loads every contract module present
+        from agora.events import registry
+        return all(_registered(registry, t) for t in live.BALLOT_TYPES)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _registered(registry, name: str) -> bool:
+    try:
+        registry.latest_version(name)
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def sources() -> dict[str, list[str]]:
+    out = {"ideas": list(live.PROJECT_TYPES + live.IDEA_TYPES), "votes": list(live.VOTE_TYPES)}
+    if budget_types_registered():
+        from agora.events import registry
+        out["budgets"] = [t for t in BUDGET_TYPES if _registered(registry, t)]
+    return out
+
+
+class Engine:
+    def __init__(self, db, settings: Settings | None = None):
+        self.db = db
+        self.settings = settings or Settings()
+        self.corpora: dict[str, live.Corpus] = {}
+        self.locks: dict[str, Semaphore] = {}
+        self.executor: ProcessPoolExecutor | None = None
+        self._running = False
+        self._last_trained: dict[str, float] = {}
+        self._trained_version: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ corpora
+    def corpus(self, tenant: str, project: str, create: bool = False) -> live.Corpus:
+        key = live.corpus_key(tenant, project)
+        c = self.corpora.get(key)
+        if c is None:
+            if not create:
+                raise NotFound(f"no analytics for project {project!r} of tenant {tenant!r}")
+            c = live.Corpus(tenant, project, params=self.settings.params)
+            self.corpora[key] = c
+            self.locks[key] = Semaphore(1)
+        return c
+
+    def lock(self, corpus: live.Corpus) -> Semaphore:
+        return self.locks[corpus.key]
+
+    def projects(self, tenant: str) -> list[live.Corpus]:
+        return sorted((c for c in self.corpora.values() if c.tenant == tenant), key=lambda c: c.project)
+
+    def ensure_indexes(self) -> None:
+        for name in (IDEAS, SUPPORTS, BALLOTS):
+            self.db[name].create_index([("tenant", 1), ("project", 1)], name="corpus")
+        self.db[ROUNDS].create_index([("tenant", 1)], name="tenant")
+
+    def load(self) -> None:
+        """Rebuild every corpus from the projection (startup)."""
+        self.corpora.clear()
+        self.locks.clear()
+        grouped: dict[str, dict] = {}
+
+        def group(doc):
+            return grouped.setdefault(live.corpus_key(doc["tenant"], doc["project"]),
+                                      {"tenant": doc["tenant"], "project": doc["project"], "doc": None,
+                                       "ideas": [], "supports": [], "ballots": []})
+        for doc in self.db[PROJECTS].find():
+            group(doc)["doc"] = doc
+        for doc in self.db[IDEAS].find():
+            group(doc)["ideas"].append(doc)
+        for doc in self.db[SUPPORTS].find():
+            group(doc)["supports"].append(doc)
+        for doc in self.db[BALLOTS].find():
+            if doc.get("project"):
+                group(doc)["ballots"].append(doc)
+        for g in grouped.values():
+            c = self.corpus(g["tenant"], g["project"], create=True)
+            c.load(g["doc"], g["ideas"], g["supports"], g["ballots"])
+            c.changed_at = time.monotonic()
+        log.info("analytics: %d corpora rebuilt from the projection", len(grouped))
+
+    # ------------------------------------------------------------------ events (subscription)
+    def handle(self, event, session) -> None:
+        """Project one event: Mongo documents (with ``session``) first, then the in-memory corpus."""
+        t, d = event.type, event.data
+        if t in ("RoundOpened", "ProjectAdded") or t in live.BALLOT_TYPES:
+            self._handle_budget(event, session)
+            return
+        project = d.get("project_id")
+        if not project:
+            return
+        pid = f"{event.tenant}|{project}"
+        if t in live.PROJECT_TYPES:
+            doc = self.db[PROJECTS].find_one({"_id": pid}, session=session) or {
+                "_id": pid, "tenant": event.tenant, "project": project, "title": project, "phases": {}}
+            if t == "ProjectCreated":
+                doc["title"] = d.get("title") or project
+            else:
+                doc["phases"][d["phase_id"]] = {"phase_id": d["phase_id"], "kind": d.get("kind"),
+                                                "title": d.get("title") or d["phase_id"],
+                                                "start": d.get("start"), "end": d.get("end")}
+            doc["position"] = event.position
+            self.db[PROJECTS].replace_one({"_id": pid}, doc, upsert=True, session=session)
+        elif t in live.IDEA_TYPES:
+            _id = f"{pid}|{d['idea_id']}"
+            current = self.db[IDEAS].find_one({"_id": _id}, session=session)
+            doc = live.idea_record(event, current)
+            if doc is None:
+                return
+            doc["_id"] = _id
+            self.db[IDEAS].replace_one({"_id": _id}, doc, upsert=True, session=session)
+        elif t in live.VOTE_TYPES:
+            doc = live.support_record(event)
+            if doc is None:
+                return
+            doc["_id"] = f"{pid}|{doc['sid']}"
+            self.db[SUPPORTS].replace_one({"_id": doc["_id"]}, doc, upsert=True, session=session)
+        else:
+            return
+        corpus = self.corpus(event.tenant, project, create=True)
+        with self.lock(corpus):
+            if corpus.apply(event):
+                corpus.changed_at = time.monotonic()
+
+    def _handle_budget(self, event, session) -> None:
+        """Budget rounds belong to an Agora project; ballots approve PB projects, which map to ideas when the
+        PB project names one (``attributes.idea_id``) or has an idea's id."""
+        d = event.data
+        rid = f"{event.tenant}|{d.get('round_id')}"
+        rounds = self.db[ROUNDS]
+        if event.type == "RoundOpened":
+            rounds.update_one({"_id": rid}, {"$set": {"tenant": event.tenant, "project": d.get("project_id"),
+                                                      "position": event.position},
+                                             "$setOnInsert": {"items": {}}}, upsert=True, session=session)
+            return
+        rnd = rounds.find_one({"_id": rid}, session=session)
+        if event.type == "ProjectAdded":
+            attrs = d.get("attributes") or {}
+            idea = attrs.get("idea_id") if isinstance(attrs, dict) else None
+            rounds.update_one({"_id": rid}, {"$set": {f"items.{_key(d.get('id'))}": str(idea or d.get('id'))}},
+                              upsert=True, session=session)
+            return
+        if not rnd or not rnd.get("project"):
+            return
+        items = rnd.get("items") or {}
+        ballot = f"{d.get('round_id')}:{d.get('voter_id')}"
+        personal = live.demographics(d.get("personal") or d.get("demographics"))
+        ideas = None if event.type == "BallotWithdrawn" else [
+            items.get(_key(i), i) for i in live.ballot_items(d)]
+        bid = f"{rid}|{d.get('voter_id')}"
+        self.db[BALLOTS].replace_one({"_id": bid}, {"_id": bid, "tenant": event.tenant, "project": rnd["project"],
+                                                    "ballot": ballot, "items": ideas, "personal": personal,
+                                                    "position": event.position}, upsert=True, session=session)
+        corpus = self.corpus(event.tenant, rnd["project"], create=True)
+        with self.lock(corpus):
+            if corpus.mark(event.position):
+                corpus.apply_ballot(ballot, ideas, personal)
+                corpus.changed_at = time.monotonic()
+
+    # ------------------------------------------------------------------ model jobs
+    def start(self) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.executor = ProcessPoolExecutor(max_workers=self.settings.workers, mp_context=ctx)
+        self.executor.submit(worker.warm)
+        self._running = True
+
+    def stop(self) -> None:
+        self._running = False
+        ex, self.executor = self.executor, None
+        if ex is not None:
+            processes = list((getattr(ex, "_processes", None) or {}).values())
+            ex.shutdown(wait=False, cancel_futures=True)
+            for p in processes:            # a retrain may be running: do not let it delay SIGTERM
+                try:
+                    p.terminate()
+                except Exception:  # noqa: BLE001
+                    pass
+
+    def request_retrain(self, corpus: live.Corpus, overrides: dict | None = None) -> int:
+        corpus.jobs_requested += 1
+        corpus.job_overrides = dict(overrides or {})
+        return corpus.jobs_requested
+
+    def _due(self, c: live.Corpus, now: float) -> bool:
+        n = len(c.state.ideas)
+        if c.jobs_requested > c.jobs_installed:
+            return n >= 2
+        if n < self.settings.min_ideas:
+            return False
+        quiet = now - c.changed_at >= self.settings.debounce_s
+        model = c.state.model
+        if model is None:
+            return quiet
+        if c.version == self._trained_version.get(c.key):
+            return False
+        if model.needs_retrain(n):
+            return quiet
+        return now - self._last_trained.get(c.key, 0.0) >= self.settings.retrain_interval_s
+
+    def _submit(self, c: live.Corpus) -> None:
+        params = self.settings.params
+        if c.jobs_requested > c.jobs_installed and c.job_overrides:
+            params = dataclasses.replace(params, **c.job_overrides)
+        docs = c.state.training_docs()
+        c.training_job = c.jobs_requested
+        c.training_version = c.version
+        c.training = self.executor.submit(worker.train, docs, params)
+        log.info("analytics: retraining %s on %d ideas (job %d)", c.key, len(docs), c.training_job)
+
+    def _finish(self, c: live.Corpus) -> None:
+        fut, c.training = c.training, None
+        changed_during = None
+        try:
+            model = fut.result()
+        except Exception as exc:  # noqa: BLE001 - reported in the status, the next change retries
+            c.last_error = f"{type(exc).__name__}: {exc}"
+            log.warning("analytics: retrain of %s failed: %s", c.key, c.last_error)
+        else:
+            with self.lock(c):
+                changed_during = c.version != c.training_version
+                tpool.execute(c.state.install_model, model)
+                c.trained_at = _dt.datetime.now(_dt.timezone.utc).isoformat().replace("+00:00", "Z")
+                c.last_error = None
+                c.touch()
+            log.info("analytics: model installed for %s (k=%s)", c.key, model.k)
+        self._last_trained[c.key] = time.monotonic()
+        # nothing changed while training → this model is up to date (no periodic retrain until the next change)
+        self._trained_version[c.key] = c.version if changed_during is False else -1
+        c.jobs_installed = max(c.jobs_installed, c.training_job)
+        if c.jobs_installed >= c.jobs_requested:
+            c.job_overrides = {}
+
+    def scheduler(self) -> None:
+        """Polling green thread: finishes done jobs, submits due ones. Never does model work itself."""
+        while self._running:
+            try:
+                now = time.monotonic()
+                for c in list(self.corpora.values()):
+                    if c.training is not None:
+                        if c.training.done():
+                            self._finish(c)
+                    elif self.executor is not None and self._due(c, now):
+                        self._submit(c)
+            except Exception:  # noqa: BLE001 - keep scheduling
+                log.exception("analytics scheduler error")
+            eventlet.sleep(0.1)
+
+    # ------------------------------------------------------------------ views
+    def _cached(self, c: live.Corpus, key, compute):
+        """``compute()`` for the corpus' current version, run in a tpool thread under the corpus' green lock
+        (events wait; the hub keeps serving)."""
+        with self.lock(c):
+            full = (c.version, key)
+            if full not in c.cache:
+                c.cache[full] = tpool.execute(compute)
+            return c.cache[full]
+
+    def _bundle(self, c: live.Corpus, phase: str | None):
+        base_key = (c.version, "base")
+
+        def compute():
+            base = c.cache.get(base_key) or live.base_report(c)
+            v = live.view(c, base, phase)
+            return base, v, live.tables(c, v)
+        base, v, tables = self._cached(c, ("bundle", phase), compute)
+        c.cache.setdefault(base_key, base)
+        return v, tables
+
+    def report(self, c: live.Corpus, phase: str | None = None, measure=None, dimension=None) -> dict:
+        v, _ = self._bundle(c, phase)
+        return dict(v, segments=[r for r in v["segments"] if (not measure or r["measure"] == measure)
+                                 and (not dimension or r["dimension"] == dimension)],
+                    meta=dict(v["meta"], measure=measure, dimension=dimension))
+
+    def tables(self, c: live.Corpus, phase: str | None = None) -> dict:
+        return self._bundle(c, phase)[1]
+
+    def assignments(self, c: live.Corpus, phase: str | None = None) -> list[dict]:
+        """Fast path (no similarity/segments): each idea's topic from the installed model."""
+        def compute():
+            labels = {}
+            if c.state.model is not None:
+                labels = {t["id"]: t["label"] for t in c.state.model.topics(c.state.surfaces)}
+            rows = []
+            for iid in c.state.ideas:
+                m = c.meta.get(iid, {})
+                if phase and m.get("phase_id") != phase:
+                    continue
+                topic, weight = c.state.assignment(iid)
+                rows.append({"idea_id": iid, "title": m.get("title"), "phase_id": m.get("phase_id"),
+                             "status": m.get("status"), "submitted_at": m.get("submitted_at"), "topic": topic,
+                             "topic_label": labels.get(topic), "weight": weight})
+            return rows
+        return self._cached(c, ("assignments", phase), compute)
+
+
+def _key(value) -> str:
+    return str(value).replace(".", "\uff0e").replace("$", "\uff04")
+
+
+class AnalyticsEngine(DependencyProvider):
+    """Injects the process-wide :class:`Engine`; rebuilds it from the projection before entrypoints start."""
+
+    def setup(self):
+        self.engine = Engine(mongo_db(), Settings.from_env())
+        self.engine.ensure_indexes()
+        self.engine.load()
+
+    def start(self):
+        self.engine.start()
+        self.container.spawn_managed_thread(self.engine.scheduler, identifier="analytics.scheduler")
+
+    def stop(self):
+        self.engine.stop()
+
+    def kill(self):
+        self.engine.stop()
+
+    def get_dependency(self, worker_ctx):
+        return self.engine

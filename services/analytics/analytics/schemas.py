@@ -1,0 +1,171 @@
+"""marshmallow schemas of the analytics HTTP API (query validation and OpenAPI documentation)."""
+from __future__ import annotations
+
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+from analytics.live import DIMENSIONS, MEASURES
+
+FORMATS = ("json", "csv", "xlsx")
+
+
+class TableQuery(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    phase = fields.String(load_default=None, validate=validate.Length(min=1, max=100),
+                          metadata={"description": "restrict to the ideas of one phase"})
+    format = fields.String(load_default="json", validate=validate.OneOf(FORMATS))
+
+
+class SegmentQuery(TableQuery):
+    measure = fields.String(load_default=None, validate=validate.OneOf(MEASURES))
+    dimension = fields.String(load_default=None, validate=validate.OneOf(DIMENSIONS))
+
+
+class ReportQuery(SegmentQuery):
+    format = fields.String(load_default="json", validate=validate.OneOf(("json", "xlsx")))
+
+
+class RetrainIn(Schema):
+    """Optional one-off overrides of the topic-model parameters (the next periodic retrain uses the defaults)."""
+    k = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(2, 100))
+    k_candidates = fields.List(fields.Integer(validate=validate.Range(2, 100)), load_default=None,
+                               validate=validate.Length(min=1, max=20))
+    passes = fields.Integer(load_default=None, validate=validate.Range(1, 500))
+    iterations = fields.Integer(load_default=None, validate=validate.Range(1, 2000))
+
+
+class RetrainOut(Schema):
+    job = fields.Integer(required=True)
+    status = fields.String(required=True)
+
+
+class Phase(Schema):
+    phase_id = fields.String()
+    kind = fields.String()
+    title = fields.String()
+    start = fields.String()
+    end = fields.String()
+
+
+class ModelInfo(Schema):
+    k = fields.Integer()
+    n_trained_docs = fields.Integer()
+    n_updates = fields.Integer()
+    trained_at = fields.String(allow_none=True)
+    quality = fields.Dict()
+
+
+class StatusOut(Schema):
+    tenant = fields.String()
+    project = fields.String()
+    title = fields.String()
+    version = fields.Integer()
+    last_position = fields.Integer()
+    n_ideas = fields.Integer()
+    n_supports = fields.Integer()
+    model = fields.Nested(ModelInfo, allow_none=True)
+    training = fields.Boolean()
+    jobs_requested = fields.Integer()
+    jobs_installed = fields.Integer()
+    last_error = fields.String(allow_none=True)
+    phases = fields.List(fields.Nested(Phase))
+
+
+class ProjectsOut(Schema):
+    items = fields.List(fields.Nested(StatusOut))
+
+
+class Topic(Schema):
+    id = fields.Integer()
+    label = fields.String()
+    terms = fields.List(fields.List(fields.Raw()))
+
+
+class ReportOut(Schema):
+    meta = fields.Dict()
+    topics = fields.List(fields.Nested(Topic))
+    assignments = fields.Dict(metadata={"description": "idea id -> {topic, weight}"})
+    clusters = fields.List(fields.Dict())
+    near_duplicates = fields.List(fields.Dict())
+    segments = fields.List(fields.Dict())
+    quality = fields.Dict()
+
+
+class TopicRow(Schema):
+    topic = fields.Integer()
+    label = fields.String()
+    terms = fields.String()
+    n_ideas = fields.Integer()
+    share = fields.Float()
+    examples = fields.List(fields.Dict())
+
+
+class AssignmentRow(Schema):
+    idea_id = fields.String()
+    title = fields.String()
+    phase_id = fields.String()
+    status = fields.String()
+    submitted_at = fields.String()
+    topic = fields.Integer(allow_none=True)
+    topic_label = fields.String(allow_none=True)
+    weight = fields.Float()
+
+
+class SegmentRow(Schema):
+    measure = fields.String()
+    dimension = fields.String()
+    segment = fields.String()
+    topic = fields.Integer()
+    topic_label = fields.String()
+    count = fields.Integer()
+    segment_total = fields.Integer()
+    expected = fields.Float()
+    share = fields.Float()
+    lift = fields.Float(allow_none=True)
+    p_value = fields.Float()
+    p_adjusted = fields.Float()
+    significant = fields.Boolean()
+
+
+class ClusterRow(Schema):
+    cluster = fields.Integer()
+    label = fields.String()
+    size = fields.Integer()
+    idea_id = fields.String()
+    title = fields.String()
+    representative = fields.Boolean()
+    near_duplicate_of = fields.String(allow_none=True)
+    similarity = fields.Float(allow_none=True)
+
+
+class DuplicateRow(Schema):
+    a = fields.String()
+    title_a = fields.String()
+    b = fields.String()
+    title_b = fields.String()
+    similarity = fields.Float()
+
+
+class TrendRow(Schema):
+    week = fields.String(metadata={"description": "Monday of the ISO week (YYYY-MM-DD)"})
+    topic = fields.Integer()
+    topic_label = fields.String()
+    n_ideas = fields.Integer()
+
+
+def table_out(row_schema, name: str):
+    return type(f"{name}Out", (Schema,), {"meta": fields.Dict(), "items": fields.List(fields.Nested(row_schema))})
+
+
+TopicsOut = table_out(TopicRow, "Topics")
+AssignmentsOut = table_out(AssignmentRow, "Assignments")
+SegmentsOut = table_out(SegmentRow, "Segments")
+ClustersOut = table_out(ClusterRow, "Clusters")
+DuplicatesOut = table_out(DuplicateRow, "Duplicates")
+TrendsOut = table_out(TrendRow, "Trends")
+
+
+class ConfigOut(Schema):
+    demo_tenant = fields.String(allow_none=True)
+    service = fields.String()

@@ -1,0 +1,187 @@
+"""The analytics nameko service: store-driven subscription keeping topic models per (tenant, project), the HTTP API
+serving the batch report's data per project, CSV/XLSX exports and the civil servants' dashboard (``/dashboard/``).
+
+All model work happens off the eventlet hub (see :mod:`analytics.dependencies`). HTTP under
+``/api/v1/tenants/<tenant>/projects/<project>/analytics/``; bearer JWT (agora.auth) with role ``admin`` or
+``moderator`` for the token's tenant. When ``AGORA_ANALYTICS_DEMO_TENANT`` is set, that tenant's analytics are
+readable without a token (demo mode of the dashboard; retraining still needs a token).
+"""
+from __future__ import annotations
+
+import mimetypes
+from pathlib import Path
+
+from werkzeug.wrappers import Response
+
+from agora.errors import NotFound
+from agora.nameko import subscribe
+from agora.web import ObservableService, json_route, load_query, openapi, principal, read_json
+
+from analytics import export, live, schemas
+from analytics.dependencies import AnalyticsEngine, sources
+
+CIVIL_SERVANTS = {"admin", "moderator"}
+T = "/api/v1/tenants/<tenant>"
+P = T + "/projects/<project>/analytics"
+STATIC = Path(__file__).resolve().parent / "static"
+NOT_FOUND = {404: "unknown project (no analytics yet)"}
+TAGS = ["analytics"]
+
+
+def _download(body: bytes, mime: str, filename: str) -> Response:
+    return Response(body, status=200, mimetype=mime.split(";")[0], headers={
+        "Content-Type": mime, "Content-Disposition": f'attachment; filename="{filename}"',
+        "Cache-Control": "no-store"})
+
+
+class AnalyticsService(ObservableService):
+    name = "analytics"
+    engine = AnalyticsEngine()
+
+    # ================================================================== projection
+    @subscribe("corpus", sources(), batch=200)
+    def on_event(self, event, session):
+        self.engine.handle(event, session)
+
+    # ================================================================== helpers
+    def _auth(self, request, tenant):
+        demo = self.engine.settings.demo_tenant
+        if demo and tenant == demo and not request.headers.get("Authorization"):
+            return None
+        return principal(request, tenant, roles=CIVIL_SERVANTS)
+
+    def _table(self, request, tenant, project, table, query=schemas.TableQuery):
+        self._auth(request, tenant)
+        q = load_query(request, query)
+        c = self.engine.corpus(tenant, project)
+        if table == "assignments":
+            rows = self.engine.assignments(c, q["phase"])
+        else:
+            rows = self.engine.tables(c, q["phase"])[table]
+        if table == "segments":
+            rows = [r for r in rows if (not q.get("measure") or r["measure"] == q["measure"])
+                    and (not q.get("dimension") or r["dimension"] == q["dimension"])]
+        stem = f"analytics-{tenant}-{project}-{table}" + (f"-{q['phase']}" if q["phase"] else "")
+        if q["format"] == "csv":
+            return _download(export.to_csv(live.flat(rows)), export.CSV_MIME, stem + ".csv")
+        if q["format"] == "xlsx":
+            return _download(export.to_xlsx({table: live.flat(rows)}), export.XLSX_MIME, stem + ".xlsx")
+        meta = {"tenant": tenant, "project": project, "phase": q["phase"], "version": c.version,
+                "table": table, "n": len(rows)}
+        for k in ("measure", "dimension"):
+            if k in q:
+                meta[k] = q[k]
+        return {"meta": meta, "items": rows}
+
+    # ================================================================== docs, config
+    @json_route("GET", "/api/v1/openapi.json", summary="OpenAPI 3 document of this API", public=True, tags=["ops"])
+    def openapi_document(self, request):
+        return openapi(AnalyticsService, "Agora analytics API", "1.0.0",
+                       "Topics, similar-idea clusters, demographic segments and trends of a project's ideas "
+                       "(the batch report of `python -m analytics analyze`, kept live from events).")
+
+    @json_route("GET", "/api/v1/analytics/config", summary="Dashboard configuration (demo tenant, if any)",
+                public=True, response_schema=schemas.ConfigOut, tags=["dashboard"])
+    def config(self, request):
+        return {"demo_tenant": self.engine.settings.demo_tenant, "service": self.name}
+
+    # ================================================================== API
+    @json_route("GET", T + "/analytics/projects", summary="Projects with analytics (status, phases) of a tenant",
+                response_schema=schemas.ProjectsOut, auth_roles=sorted(CIVIL_SERVANTS), tags=TAGS)
+    def projects(self, request, tenant):
+        self._auth(request, tenant)
+        return {"items": [c.status() for c in self.engine.projects(tenant)]}
+
+    @json_route("GET", P + "/status", summary="Corpus and model status of a project", responses=NOT_FOUND,
+                response_schema=schemas.StatusOut, auth_roles=sorted(CIVIL_SERVANTS), tags=TAGS)
+    def status(self, request, tenant, project):
+        self._auth(request, tenant)
+        return self.engine.corpus(tenant, project).status()
+
+    @json_route("POST", P + "/retrain", summary="Queue a full retrain of the topic model (worker process)",
+                request_schema=schemas.RetrainIn, response_schema=schemas.RetrainOut, status=202,
+                responses=NOT_FOUND, auth_roles=sorted(CIVIL_SERVANTS), tags=TAGS)
+    def retrain(self, request, tenant, project):
+        principal(request, tenant, roles=CIVIL_SERVANTS)
+        body = read_json(request, schemas.RetrainIn)
+        overrides = {k: v for k, v in body.items() if v is not None}
+        if "k_candidates" in overrides:
+            overrides["k_candidates"] = tuple(overrides["k_candidates"])
+        c = self.engine.corpus(tenant, project)
+        return 202, {"job": self.engine.request_retrain(c, overrides), "status": "queued"}
+
+    @json_route("GET", P + "/report", summary="The analytics report (topics, assignments, clusters, segments)",
+                query_schema=schemas.ReportQuery, response_schema=schemas.ReportOut, responses=NOT_FOUND,
+                auth_roles=sorted(CIVIL_SERVANTS), tags=TAGS)
+    def report(self, request, tenant, project):
+        self._auth(request, tenant)
+        q = load_query(request, schemas.ReportQuery)
+        c = self.engine.corpus(tenant, project)
+        if q["format"] == "xlsx":
+            tables = dict(self.engine.tables(c, q["phase"]))
+            tables["assignments"] = self.engine.assignments(c, q["phase"])
+            tables["segments"] = [r for r in tables["segments"]
+                                  if (not q["measure"] or r["measure"] == q["measure"])
+                                  and (not q["dimension"] or r["dimension"] == q["dimension"])]
+            return _download(export.to_xlsx({k: live.flat(tables[k]) for k in live.TABLES}), export.XLSX_MIME,
+                             f"analytics-{tenant}-{project}-report.xlsx")
+        return self.engine.report(c, q["phase"], q["measure"], q["dimension"])
+
+    @json_route("GET", P + "/topics", summary="Topics with labels, terms, counts and example ideas",
+                query_schema=schemas.TableQuery, response_schema=schemas.TopicsOut, responses=NOT_FOUND,
+                auth_roles=sorted(CIVIL_SERVANTS), tags=TAGS)
+    def topics(self, request, tenant, project):
+        return self._table(request, tenant, project, "topics")
+
+    @json_route("GET", P + "/assignments", summary="Topic of every idea (updated online as ideas arrive)",
+                query_schema=schemas.TableQuery, response_schema=schemas.AssignmentsOut, responses=NOT_FOUND,
+                auth_roles=sorted(CIVIL_SERVANTS), tags=TAGS)
+    def assignments(self, request, tenant, project):
+        return self._table(request, tenant, project, "assignments")
+
+    @json_route("GET", P + "/segments", summary="Topic × demographic segment table (chi-square, BH-adjusted)",
+                query_schema=schemas.SegmentQuery, response_schema=schemas.SegmentsOut, responses=NOT_FOUND,
+                auth_roles=sorted(CIVIL_SERVANTS), tags=TAGS)
+    def segments(self, request, tenant, project):
+        return self._table(request, tenant, project, "segments", schemas.SegmentQuery)
+
+    @json_route("GET", P + "/clusters", summary="Clusters of similar ideas (one row per member, near-duplicates)",
+                query_schema=schemas.TableQuery, response_schema=schemas.ClustersOut, responses=NOT_FOUND,
+                auth_roles=sorted(CIVIL_SERVANTS), tags=TAGS)
+    def clusters(self, request, tenant, project):
+        return self._table(request, tenant, project, "clusters")
+
+    @json_route("GET", P + "/near-duplicates", summary="Pairs of near-duplicate ideas",
+                query_schema=schemas.TableQuery, response_schema=schemas.DuplicatesOut, responses=NOT_FOUND,
+                auth_roles=sorted(CIVIL_SERVANTS), tags=TAGS)
+    def near_duplicates(self, request, tenant, project):
+        return self._table(request, tenant, project, "near_duplicates")
+
+    @json_route("GET", P + "/trends", summary="Ideas per topic per ISO week",
+                query_schema=schemas.TableQuery, response_schema=schemas.TrendsOut, responses=NOT_FOUND,
+                auth_roles=sorted(CIVIL_SERVANTS), tags=TAGS)
+    def trends(self, request, tenant, project):
+        return self._table(request, tenant, project, "trends")
+
+    # ================================================================== dashboard (static, offline)
+    @json_route("GET", "/dashboard/", summary="Civil servants' dashboard (HTML; token pasted or ?token=, or demo)",
+                public=True, tags=["dashboard"])
+    def dashboard(self, request):
+        return self._static("index.html")
+
+    @json_route("GET", "/dashboard/<path:name>", summary="Dashboard static files (JS, CSS, vendored libraries)",
+                public=True, tags=["dashboard"], responses={404: "no such file"})
+    def dashboard_file(self, request, name):
+        return self._static(name)
+
+    def _static(self, name: str) -> Response:
+        path = (STATIC / name).resolve()
+        if STATIC not in path.parents or not path.is_file():
+            raise NotFound(f"no dashboard file {name!r}")
+        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        if mime.startswith("text/") or mime in ("application/javascript", "application/json"):
+            mime += "; charset=utf-8"
+        return Response(path.read_bytes(), status=200, headers={
+            "Content-Type": mime, "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                                       "script-src 'self'; connect-src 'self'; frame-ancestors 'none'"})
