@@ -34,6 +34,8 @@ def main(argv=None) -> int:
     parser.add_argument("--amqp", default=os.environ.get("AGORA_AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/"))
     parser.add_argument("--fresh", action="store_true", help="delete .run/ (the local store) first")
     parser.add_argument("--no-seed", action="store_true", help="do not seed the demo city")
+    parser.add_argument("--services", default=",".join(n for n, _ in SERVICES),
+                        help="comma-separated subset of services to run (default: all)")
     parser.add_argument("--exit-after-seed", action="store_true", help="stop once seeded (used by tests)")
     args = parser.parse_args(argv)
 
@@ -64,7 +66,10 @@ def main(argv=None) -> int:
         relay = Process([sys.executable, "-m", "agora.relay", "--http-port", str(relay_port)], relay_env,
                         relay_port, log_path=str(run_dir / "logs" / "relay.log"))
         procs.append(("relay", relay))
+        wanted = set(args.services.split(","))
         for i, (name, module) in enumerate(SERVICES):
+            if name not in wanted:
+                continue
             port = args.base_port + i
             config = ROOT / "services" / name / "config.yaml"
             env = service_env(db.uri, "agora", args.amqp, port, AGORA_SERVICE_NAME=name, **env_common)
@@ -79,6 +84,7 @@ def main(argv=None) -> int:
             import demo_city
             demo_city.seed(urls, TENANT, db.uri)
         admin = auth.mint("demo-admin", TENANT, ["admin", "moderator"], ttl_s=7 * 86400)
+        urls.setdefault("analytics", f"http://localhost:{args.base_port + 3}")
         citizen = auth.mint("demo-citizen", TENANT, ["citizen"], ttl_s=7 * 86400)
         print(f"""
 Agora is running with the demo city '{TENANT}'.

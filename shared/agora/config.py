@@ -6,7 +6,7 @@
 | AGORA_MONGO_DB | agora |
 | AGORA_AMQP_URI | amqp://guest:guest@127.0.0.1:5672/ |
 | AGORA_HTTP_PORT | 8000 |
-| AGORA_JWT_SECRET | dev-secret-change-me (a warning is logged when it is used) |
+| AGORA_JWT_SECRET | a development secret (set a real one in production) |
 | AGORA_SERVICE_NAME | set per service |
 | AGORA_LOG_LEVEL | INFO |
 | AGORA_PUBLIC_URL | http://localhost:{AGORA_HTTP_PORT} |
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 DEFAULT_MONGO_URI = "mongodb://127.0.0.1:27017/?retryWrites=false&directConnection=true"
 DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
-DEV_JWT_SECRET = "dev-secret-change-me"
+DEV_JWT_SECRET = "agora-development-secret-change-me-in-production"
 
 
 def _env(name: str, default: str) -> str:
