@@ -5,7 +5,7 @@ them from a store-driven subscription. ``rebuild`` empties those collections (ke
 checkpoints; the running service (or the next one to start) replays the log from position 0.
 
     python -m agora.projections status
-    python -m agora.projections rebuild votes [--subscription tallies] [--yes]
+    python -m agora.projections rebuild votes [tallies] [--yes]
     python -m agora.projections dead-letters [--service votes]
 """
 from __future__ import annotations
@@ -48,8 +48,8 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("status", help="store head, relay and subscription positions and lag, dead letters")
     rb = sub.add_parser("rebuild", help="empty a service's projections and replay them from the log")
-    rb.add_argument("service", help="service name, e.g. votes (drops collections votes_*)")
-    rb.add_argument("--subscription", help="reset only this subscription's checkpoint")
+    rb.add_argument("service", help="service name, e.g. votes (empties collections votes_*)")
+    rb.add_argument("subscription", nargs="?", help="reset only this subscription's checkpoint (e.g. board)")
     rb.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     dl = sub.add_parser("dead-letters", help="list parked events")
     dl.add_argument("--service")
