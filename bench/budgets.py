@@ -29,14 +29,17 @@ from tests.pabutools_bridge import pabutools_outcome  # noqa: E402
 
 
 def lodz_like(n_voters: int, n_projects: int = 100, budget: int = 40_000_000, seed: int = 2022,
-              ballot_patterns: int | None = None) -> Instance:
-    """Seeded approval instance shaped like Lodz 2022 (districts, skewed popularity, 1-10 approvals)."""
+              unit: int = 1000) -> Instance:
+    """Seeded approval instance shaped like Lodz 2022 (districts, skewed popularity, 1-10 approvals).
+
+    Amounts are expressed in ``unit`` PLN (default kPLN), so MES-add1's +1-per-voter steps are 1 kPLN.
+    """
     rng = np.random.default_rng(seed)
     districts = 10
     district_of = rng.integers(0, districts + 1, n_projects)  # value `districts` = citywide project
     costs = np.round(rng.lognormal(np.log(600_000), 0.8, n_projects), -3).clip(20_000, 6_000_000).astype(int)
     popularity = rng.pareto(1.2, n_projects) + 0.05
-    projects = tuple(Project(str(1000 + j), Fraction(int(costs[j])), {"name": f"Project {j}",
+    projects = tuple(Project(str(1000 + j), Fraction(int(costs[j]) // unit), {"name": f"Project {j}",
                      "district": str(district_of[j])}) for j in range(n_projects))
     votes = []
     for i in range(n_voters):
@@ -47,9 +50,9 @@ def lodz_like(n_voters: int, n_projects: int = 100, budget: int = 40_000_000, se
         chosen = rng.choice(allowed, size=min(size, 10), replace=False, p=weights)
         votes.append(Vote(str(i), tuple(projects[j].id for j in sorted(chosen)), None,
                           {"age": str(int(rng.integers(16, 90)))}))
-    return Instance(Fraction(budget), "approval", projects, tuple(votes),
-                    {"description": "generated, shaped like Lodz 2022", "budget": str(budget),
-                     "vote_type": "approval", "currency": "PLN"})
+    return Instance(Fraction(budget // unit), "approval", projects, tuple(votes),
+                    {"description": "generated, shaped like Lodz 2022", "budget": str(budget // unit),
+                     "vote_type": "approval", "currency": f"{unit} PLN"})
 
 
 def timed(fn):
@@ -64,12 +67,12 @@ def main() -> None:
     parser.add_argument("--voters", type=int, help="override the number of voters")
     args = parser.parse_args()
     if args.quick:
-        n_voters, budget, add1_budget = 4_000, 12_000_000, 12_000_000
+        n_voters, budget = 4_000, 12_000_000
     else:
-        n_voters, budget, add1_budget = 50_000, 40_000_000, 40_000_000
+        n_voters, budget = 50_000, 40_000_000
     n_voters = args.voters or n_voters
     instance, gen_time = timed(lambda: lodz_like(n_voters, budget=budget))
-    sizes = {"voters": n_voters, "projects": len(instance.projects), "budget": budget,
+    sizes = {"voters": n_voters, "projects": len(instance.projects), "budget_pln": budget, "amount_unit_pln": 1000,
              "approvals": sum(len(v.projects) for v in instance.votes),
              "distinct_ballots": len({v.projects for v in instance.votes})}
     report: dict = {"bench": "budgets", "quick": args.quick, "instance": sizes, "rules": {}}

@@ -1,14 +1,22 @@
-"""Exceptions shared by every service. HTTP mapping lives in agora.web."""
+"""Exceptions shared by every service. HTTP mapping lives in agora.web.
+
+Each exception's ``args`` are its constructor arguments, so that nameko RPC (which re-creates a registered
+exception as ``type(*args)`` on the caller's side; see agora.nameko) carries the details — e.g. the failing
+fields of a ValidationFailed — across services.
+"""
 
 
 class AgoraError(Exception):
     status = 500
     code = "internal_error"
 
-    def __init__(self, message: str, **details):
-        super().__init__(message)
+    def __init__(self, message: str, details: dict | None = None, **more):
         self.message = message
-        self.details = details
+        self.details = {**(details or {}), **more}
+        super().__init__(message, self.details)
+
+    def __str__(self) -> str:
+        return self.message
 
     def to_dict(self) -> dict:
         body = {"error": self.code, "message": self.message}
@@ -25,6 +33,7 @@ class ValidationFailed(AgoraError):
     def __init__(self, fields: dict, message: str = "invalid input"):
         super().__init__(message, fields=fields)
         self.fields = fields
+        self.args = (fields, message)
 
 
 class BadRequest(AgoraError):
@@ -67,3 +76,4 @@ class ConcurrencyError(AgoraError):
         self.stream = stream
         self.expected_version = expected_version
         self.actual_version = actual_version
+        self.args = (tenant, stream, expected_version, actual_version)

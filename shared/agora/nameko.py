@@ -23,6 +23,22 @@ from agora.subscriptions import Subscription
 
 log = logging.getLogger("agora.nameko")
 
+
+def _register_rpc_errors():
+    """Callers of a nameko RPC get the remote AgoraError back as itself (with its details), not a RemoteError."""
+    from nameko.exceptions import get_module_path, registry
+
+    from agora import errors
+
+    def walk(cls):
+        registry[get_module_path(cls)] = cls
+        for sub in cls.__subclasses__():
+            walk(sub)
+    walk(errors.AgoraError)
+
+
+_register_rpc_errors()
+
 _clients: dict[str, pymongo.MongoClient] = {}
 _clients_lock = threading.Lock()
 

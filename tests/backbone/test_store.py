@@ -206,3 +206,18 @@ def test_personal_data_is_encrypted_and_crypto_shredded(store, mongo_db):
         assert reader.read_stream("city", "p2")[0].data["personal"] == {"gender": "male"}
     assert mongo_db.events.count_documents({}) == 3      # no event was updated or deleted
     assert mongo_db.events.find_one({"stream": "p1"}) == raw
+
+
+def test_agora_errors_cross_nameko_rpc_with_their_details():
+    from nameko.exceptions import deserialize, serialize
+
+    import agora.nameko  # noqa: F401  (registers the errors with nameko)
+    from agora.errors import Conflict, NotFound
+
+    for exc in (ValidationFailed({"feedback": ["required for accepted"]}, "invalid status change"),
+                NotFound("no idea i-1"), Conflict("phase closed", reason="ideation ended"),
+                ConcurrencyError("city", "idea-1", 3, 4)):
+        back = deserialize(serialize(exc))
+        assert type(back) is type(exc) and str(back) == str(exc) and back.status == exc.status
+        assert back.to_dict().keys() == exc.to_dict().keys()
+    assert deserialize(serialize(ValidationFailed({"f": ["x"]}))).fields == {"f": ["x"]}

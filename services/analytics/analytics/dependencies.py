@@ -32,6 +32,7 @@ import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import eventlet
 from eventlet import tpool
@@ -104,11 +105,15 @@ def _registered(registry, name: str) -> bool:
 
 
 def sources() -> dict[str, list[str]]:
+    """Event types per source service; ``budgets`` only once its contracts (agora.events.budgets) exist."""
     out = {"ideas": list(live.PROJECT_TYPES + live.IDEA_TYPES), "votes": list(live.VOTE_TYPES)}
     if budget_types_registered():
         from agora.events import registry
         out["budgets"] = [t for t in BUDGET_TYPES if _registered(registry, t)]
     return out
+
+
+SOURCES = sources()
 
 
 class Engine:
@@ -244,16 +249,19 @@ class Engine:
                                                     "position": event.position}, upsert=True, session=session)
         corpus = self.corpus(event.tenant, rnd["project"], create=True)
         with self.lock(corpus):
-            if corpus.mark(event.position):
+            if corpus.mark("budgets", event.position):
                 corpus.apply_ballot(ballot, ideas, personal)
                 corpus.changed_at = time.monotonic()
 
     # ------------------------------------------------------------------ model jobs
     def start(self) -> None:
+        self._new_pool()
+        self._running = True
+
+    def _new_pool(self) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.executor = ProcessPoolExecutor(max_workers=self.settings.workers, mp_context=ctx)
         self.executor.submit(worker.warm)
-        self._running = True
 
     def stop(self) -> None:
         self._running = False
@@ -296,16 +304,24 @@ class Engine:
         c.training_job = c.jobs_requested
         c.training_version = c.version
         c.training = self.executor.submit(worker.train, docs, params)
+        c.training_pool = self.executor
         log.info("analytics: retraining %s on %d ideas (job %d)", c.key, len(docs), c.training_job)
 
     def _finish(self, c: live.Corpus) -> None:
         fut, c.training = c.training, None
+        pool = getattr(c, "training_pool", None)
         changed_during = None
         try:
             model = fut.result()
         except Exception as exc:  # noqa: BLE001 - reported in the status, the next change retries
             c.last_error = f"{type(exc).__name__}: {exc}"
             log.warning("analytics: retrain of %s failed: %s", c.key, c.last_error)
+            if isinstance(exc, BrokenProcessPool) and self._running and pool is self.executor:
+                # a worker died (OOM?): replace the pool once (other jobs of the old pool just fail)
+                old, self.executor = self.executor, None
+                if old is not None:
+                    old.shutdown(wait=False, cancel_futures=True)
+                self._new_pool()
         else:
             with self.lock(c):
                 changed_during = c.version != c.training_version

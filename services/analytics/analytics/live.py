@@ -5,7 +5,9 @@ Pure (no nameko/pymongo/pika), used by :mod:`analytics.dependencies`.
 * :class:`Corpus` — one (tenant, project): the engine's :class:`analytics.domain.CorpusState` plus what the
   dashboard needs besides the texts (titles, phases, statuses, submission instants) and the bookkeeping of the
   model jobs. ``apply(event)`` applies one stored event (idempotent per global position: positions at or below
-  ``last_position`` are ignored, so a retried subscription transaction never applies an event twice in memory).
+  its source's last applied one are ignored, so a retried subscription transaction never applies an event twice in
+  memory). Each source (ideas, votes, budgets) is its own subscription, so a vote may be handled before its idea:
+  such supports wait in ``pending`` until the idea arrives (the final state does not depend on the interleaving).
 * :func:`idea_record` / :func:`support_record` — the documents of the Mongo projection (``analytics_ideas``,
   ``analytics_supports``) for an event; :meth:`Corpus.load` rebuilds the in-memory corpus from them in the order
   the live path would have built it (submission position), so a restart gives the same state as the live process.
@@ -34,6 +36,18 @@ BALLOT_TYPES = ("BallotCast", "BallotReplaced", "BallotWithdrawn")
 MEASURES = ("ideas", "support")
 DIMENSIONS = ("age_band", "gender", "district")
 TABLES = ("topics", "assignments", "segments", "clusters", "near_duplicates", "trends")
+
+
+def source_of(event) -> str:
+    """The owning service of an event (``StoredEvent.source``; inferred from the type for plain objects)."""
+    src = getattr(event, "source", None)
+    if src:
+        return src
+    if event.type in VOTE_TYPES:
+        return "votes"
+    if event.type in BALLOT_TYPES:
+        return "budgets"
+    return "ideas"
 
 
 def corpus_key(tenant: str, project: str) -> str:
@@ -141,7 +155,8 @@ class Corpus:
         self.ballots: dict[str, list[str]] = {}     # ballot -> support ids it holds
         self.title = project
         self.phases: dict[str, dict] = {}
-        self.last_position = 0
+        self.positions: dict[str, int] = {}         # event source -> last applied global position
+        self.pending: dict[str, dict] = {}          # supports of ideas not seen yet (another subscription)
         self.version = 0                           # bumped on every change (cache key of views)
         self.changed_at = 0.0                      # monotonic time of the last change (set by the service)
         # model jobs (driven by the service's scheduler)
@@ -151,6 +166,7 @@ class Corpus:
         self.training = None                        # running Future
         self.training_job = 0
         self.training_version = 0
+        self.training_pool = None
         self.trained_at: str | None = None
         self.last_error: str | None = None
         self.cache: dict = {}
@@ -167,16 +183,26 @@ class Corpus:
             idea_id = self.merged_into[idea_id]
         return idea_id if idea_id in self.state.ideas else None
 
+    @property
+    def last_position(self) -> int:
+        return max(self.positions.values(), default=0)
+
+    def _seen(self, source: str, position: int) -> bool:
+        if position <= self.positions.get(source, 0):
+            return True
+        self.positions[source] = position
+        return False
+
     def touch(self) -> None:
         self.version += 1
         self.cache.clear()
 
     # -------------------------------------------------------------------- events
     def apply(self, event) -> bool:
-        """Apply one stored event in memory; False when already applied (position at or below the last one)."""
-        if event.position <= self.last_position:
+        """Apply one stored event in memory; False when already applied (position at or below the last one of
+        its source: each source is its own subscription, in global order)."""
+        if self._seen(source_of(event), event.position):
             return False
-        self.last_position = event.position
         t, d = event.type, event.data
         if t == "ProjectCreated":
             self.title = d.get("title") or self.project
@@ -227,10 +253,18 @@ class Corpus:
                             language=rec.get("language"))
         self.meta[iid] = {"title": rec["title"], "phase_id": rec.get("phase_id"), "status": rec.get("status"),
                           "submitted_at": rec.get("submitted_at"), "seq": rec.get("seq")}
+        for sid, personal in self.pending.pop(iid, {}).items():
+            self.state.add_support(iid, personal, sid)
 
     def _apply_support(self, rec: Mapping) -> None:
         target = self.resolve(rec["target_id"])
         if target is None:
+            if rec["target_id"] not in self.meta:           # idea not seen yet: keep it until it arrives
+                waiting = self.pending.setdefault(rec["target_id"], {})
+                if rec["value"] == 1:
+                    waiting[rec["sid"]] = dict(rec.get("personal") or {})
+                else:
+                    waiting.pop(rec["sid"], None)
             return
         if rec["value"] == 1:
             self.state.add_support(target, rec.get("personal") or {}, rec["sid"])
@@ -253,13 +287,15 @@ class Corpus:
         self.ballots[ballot] = held
 
     # -------------------------------------------------------------------- rebuild from the projection
-    def mark(self, position: int) -> bool:
+    def mark(self, source: str, position: int) -> bool:
         """For events applied by the caller (ballots): False when already applied, else record the position."""
-        if position <= self.last_position:
+        if self._seen(source, position):
             return False
-        self.last_position = position
         self.touch()
         return True
+
+    def _at_least(self, source: str, position) -> None:
+        self.positions[source] = max(self.positions.get(source, 0), int(position or 0))
 
     def load(self, project_doc: Mapping | None, ideas: Iterable[Mapping], supports: Iterable[Mapping],
              ballots: Iterable[Mapping] = ()) -> None:
@@ -267,10 +303,10 @@ class Corpus:
         if project_doc:
             self.title = project_doc.get("title") or self.project
             self.phases = dict(project_doc.get("phases") or {})
-            self.last_position = max(self.last_position, int(project_doc.get("position") or 0))
+            self._at_least("ideas", project_doc.get("position"))
         ideas = sorted(ideas, key=lambda r: r["seq"])
         for rec in ideas:
-            self.last_position = max(self.last_position, int(rec.get("position") or 0))
+            self._at_least("ideas", rec.get("position"))
             if rec.get("merged_into"):
                 self.merged_into[rec["idea_id"]] = rec["merged_into"]
             if rec.get("active"):
@@ -280,11 +316,11 @@ class Corpus:
                                              "status": rec.get("status"), "submitted_at": rec.get("submitted_at"),
                                              "seq": rec.get("seq")}
         for rec in sorted(supports, key=lambda r: (r.get("position") or 0, r["sid"])):
-            self.last_position = max(self.last_position, int(rec.get("position") or 0))
+            self._at_least("votes", rec.get("position"))
             if rec.get("value") == 1:
                 self._apply_support(rec)
         for rec in sorted(ballots, key=lambda r: (r.get("position") or 0, r["ballot"])):
-            self.last_position = max(self.last_position, int(rec.get("position") or 0))
+            self._at_least("budgets", rec.get("position"))
             if rec.get("items") is not None:
                 self.apply_ballot(rec["ballot"], rec["items"], rec.get("personal"))
         self.touch()

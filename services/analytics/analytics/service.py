@@ -18,7 +18,7 @@ from agora.nameko import subscribe
 from agora.web import ObservableService, json_route, load_query, openapi, principal, read_json
 
 from analytics import export, live, schemas
-from analytics.dependencies import AnalyticsEngine, sources
+from analytics.dependencies import SOURCES, AnalyticsEngine
 
 CIVIL_SERVANTS = {"admin", "moderator"}
 T = "/api/v1/tenants/<tenant>"
@@ -39,9 +39,20 @@ class AnalyticsService(ObservableService):
     engine = AnalyticsEngine()
 
     # ================================================================== projection
-    @subscribe("corpus", sources(), batch=200)
-    def on_event(self, event, session):
+    # One subscription (queue ``agora.sub.analytics.<source>``, the queues KEDA watches) per source service,
+    # each in global order; supports that arrive before their idea wait in memory (analytics.live.Corpus).
+    @subscribe("ideas", {"ideas": SOURCES["ideas"]}, batch=200)
+    def on_idea_event(self, event, session):
         self.engine.handle(event, session)
+
+    @subscribe("votes", {"votes": SOURCES["votes"]}, batch=200)
+    def on_vote_event(self, event, session):
+        self.engine.handle(event, session)
+
+    if "budgets" in SOURCES:
+        @subscribe("budgets", {"budgets": SOURCES["budgets"]}, batch=200)
+        def on_budget_event(self, event, session):
+            self.engine.handle(event, session)
 
     # ================================================================== helpers
     def _auth(self, request, tenant):

@@ -2,12 +2,15 @@
 
 * ``IdeaStatusChanged`` (source ``ideas``) with ``decision: true`` (``to`` in accepted / rejected / implemented)
   → a Decision of kind ``idea_status``; ``feedback`` becomes the motivation, in ``feedback_language``.
-* ``OutcomeComputed`` / ``RoundClosed`` (source ``budgets``) → a Decision of kind ``budget_outcome`` with outcome
-  ``allocated`` and one subject per selected project (with its amount). ``shared/agora/events/budgets.py`` did
-  not exist when this was written, so the mapping reads the shape announced for it and tolerates variants:
-  ``round_id`` (or ``id``), ``title``/``name``, ``currency`` (default EUR), and the selected projects under
-  ``selected`` / ``winners`` / ``selected_projects``: each ``{project_id|id, idea_id?, title|name, cost|amount|
-  allocated?, url?}`` (a list of bare ids is accepted too). An event without selected projects maps to None.
+* ``OutcomeComputed`` (source ``budgets``) → a Decision of kind ``budget_outcome`` with outcome ``allocated`` and
+  one ``project`` subject per selected project, with its cost as amount. The shape is the one documented in
+  ``services/budgets/budgets/domain.py`` (``shared/agora/events/budgets.py`` did not exist yet):
+  ``OutcomeComputed {round_id, rule, tie_breaking, selected: [ids], total_cost, budget, projects: [{id, cost, votes,
+  score, selected}], details}``; titles and currency are not in it but in the round's ``RoundOpened {…, currency,
+  project_id}`` and ``ProjectAdded {round_id, id, cost, title, attributes}`` events, which the service reads from
+  the round's stream and passes as ``round_info``. ``RoundClosed {round_id, ballots, at}`` carries no outcome and
+  maps to None. Variants are tolerated (``winners``/``selected_projects``, selected items as objects with
+  ``project_id|id, idea_id, title|name, cost|amount|allocated``); an event without selected projects maps to None.
 
 The decision id is derived from the source event id (``d-`` + UUID5), so recording the same source event twice
 gives the same decision (idempotent), and the DecisionRecorded event id is derived from it as well.
@@ -117,7 +120,7 @@ def from_idea_status(tenant: str, event_id: str, time: str, data: Mapping[str, A
     return dump_decision(load_decision(doc))  # validated, normalised
 
 
-def _selected(data: Mapping[str, Any]) -> list:
+def selected_projects(data: Mapping[str, Any]) -> list:
     for key in ("selected", "winners", "selected_projects", "funded"):
         value = data.get(key)
         if isinstance(value, list):
@@ -126,13 +129,21 @@ def _selected(data: Mapping[str, Any]) -> list:
 
 
 def from_budget_outcome(tenant: str, event_id: str, time: str, data: Mapping[str, Any], *, public_url: str,
-                        body: Mapping[str, Any], default_language: str = "en") -> Optional[dict]:
-    """Decision JSON for a budget round outcome (``OutcomeComputed`` / ``RoundClosed``), or None."""
-    selected = _selected(data)
+                        body: Mapping[str, Any], default_language: str = "en",
+                        round_info: Optional[Mapping[str, Any]] = None) -> Optional[dict]:
+    """Decision JSON for a budget round outcome, or None (no selected projects).
+
+    ``round_info`` (optional): ``{"currency", "title", "titles": {project: title}, "ideas": {project: idea_id}}``
+    gathered from the round's RoundOpened / ProjectAdded events."""
+    selected = selected_projects(data)
     if not selected:
         return None
+    info = round_info or {}
+    titles = info.get("titles") or {}
+    ideas = info.get("ideas") or {}
+    costs = {str(p.get("id")): p.get("cost") for p in (data.get("projects") or []) if isinstance(p, Mapping)}
     round_id = str(data.get("round_id") or data.get("id") or "round")
-    currency = str(data.get("currency") or "EUR").upper()
+    currency = str(data.get("currency") or info.get("currency") or "EUR").upper()
     subjects, seen = [], set()
     for item in selected:
         if not isinstance(item, Mapping):
@@ -141,12 +152,13 @@ def from_budget_outcome(tenant: str, event_id: str, time: str, data: Mapping[str
         if not pid or pid in seen:
             continue
         seen.add(pid)
-        idea = item.get("idea_id")
+        idea = item.get("idea_id") or ideas.get(pid)
         url = item.get("url") or (idea_url(public_url, tenant, str(idea)) if idea else
                                   f"{public_url.rstrip('/')}/api/v1/tenants/{tenant}/budgets/{round_id}/projects/{pid}")
         subject = {"type": "project", "id": _safe_id(pid, derived_id("project", pid)),
-                   "title": str(item.get("title") or item.get("name") or pid), "url": url}
-        amount = _amount(next((item[k] for k in ("allocated", "amount", "cost") if item.get(k) is not None), None))
+                   "title": str(item.get("title") or item.get("name") or titles.get(pid) or pid), "url": url}
+        raw = next((item[k] for k in ("allocated", "amount", "cost") if item.get(k) is not None), costs.get(pid))
+        amount = _amount(raw)
         if amount is not None:
             subject["amount"] = amount
             subject["currency"] = str(item.get("currency") or currency).upper()
@@ -154,19 +166,22 @@ def from_budget_outcome(tenant: str, event_id: str, time: str, data: Mapping[str
     if not subjects:
         return None
     day = _date(time)
-    title = data.get("title") or data.get("name") or f"Budget round {round_id}: outcome"
-    total = _amount(data.get("total") or data.get("spent"))
+    title = data.get("title") or data.get("name") or info.get("title") or f"Participatory budget {round_id}: outcome"
+    total = _amount(data.get("total_cost") or data.get("total") or data.get("spent"))
     description = data.get("description")
     if not description and total is not None:
-        description = f"{len(subjects)} projects selected for a total of {total} {currency}."
+        budget = _amount(data.get("budget"))
+        description = (f"{len(subjects)} project(s) selected for a total of {total} {currency}"
+                       + (f" out of a budget of {budget} {currency}" if budget is not None else "")
+                       + (f" (rule: {data['rule']})" if data.get("rule") else "") + ".")
     doc = {
         "id": decision_id_for(tenant, event_id),
         "tenant": tenant,
         "kind": "budget_outcome",
-        "title": str(title),
+        "title": str(title)[:2000],
         "description": description or None,
         "motivation": data.get("motivation") or None,
-        "language": _language(data.get("language"), default_language),
+        "language": _language(data.get("language") or info.get("language"), default_language),
         "decided_by": dict(body),
         "decided_on": day,
         "published_on": day,
@@ -174,6 +189,25 @@ def from_budget_outcome(tenant: str, event_id: str, time: str, data: Mapping[str
         "subjects": subjects,
     }
     return dump_decision(load_decision(doc))
+
+
+def round_info_from(events) -> dict:
+    """``round_info`` for :func:`from_budget_outcome` from a round's events (objects with ``.type``/``.data``)."""
+    info: dict = {"titles": {}, "ideas": {}}
+    for ev in events:
+        d = ev.data or {}
+        if ev.type == "RoundOpened":
+            info["currency"] = d.get("currency")
+            if d.get("title"):
+                info["title"] = d["title"]
+        elif ev.type == "ProjectAdded" and d.get("id") is not None:
+            pid = str(d["id"])
+            if d.get("title"):
+                info["titles"][pid] = d["title"]
+            attrs = d.get("attributes") or {}
+            if isinstance(attrs, Mapping) and attrs.get("idea_id"):
+                info["ideas"][pid] = str(attrs["idea_id"])
+    return info
 
 
 def from_event(event_type: str, tenant: str, event_id: str, time: str, data: Mapping[str, Any],

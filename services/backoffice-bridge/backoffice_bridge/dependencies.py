@@ -132,9 +132,14 @@ class Bridge:
     def record_from_event(self, event: StoredEvent) -> Optional[str]:
         """Subscription handler for other services' decision events: append ``DecisionRecorded`` (idempotent:
         the event id derives from the source event id). Returns the decision id (None: not a decision)."""
-        doc = dmap.from_event(event.type, event.tenant, event.id, event.time, event.data,
-                              public_url=self.settings.public_url, body=self.settings.body,
-                              default_language=self.settings.default_language)
+        options = {"public_url": self.settings.public_url, "body": self.settings.body,
+                   "default_language": self.settings.default_language}
+        if event.type in dmap.BUDGET_TYPES:
+            if not dmap.selected_projects(event.data):
+                return None                    # RoundClosed {round_id, ballots, at}: no outcome in it
+            # titles and currency live in the round's RoundOpened / ProjectAdded events
+            options["round_info"] = dmap.round_info_from(self.store.read_stream(event.tenant, event.stream))
+        doc = dmap.from_event(event.type, event.tenant, event.id, event.time, event.data, **options)
         if doc is None:
             return None
         inbound_cmd = event.causationid if (event.causationid or "").startswith(dmap.INBOUND_PREFIX) else None
@@ -334,14 +339,15 @@ class Bridge:
             raise Conflict(f"delivery is {doc['status']}; replay applies to {' or '.join(allowed)}"
                            + ("" if force else " (force=true also replays a succeeded delivery)"))
         generation = int(doc.get("generation", 0)) + 1
+        # the request is recorded first (idempotent id per generation), so it precedes the new attempts' events
+        self._append_delivery_event(tenant, doc, "DeliveryReplayRequested", {"requested_by": who},
+                                    dmap.derived_id("replay", tenant, delivery_id, generation))
         res = self.deliveries.update_one(
             {"_id": doc["_id"], "status": doc["status"], "generation": doc.get("generation", 0)},
             {"$set": {"status": "pending", "attempts": 0, "generation": generation, "next_retry": _now(),
                       "replayed_by": who}, "$unset": {"dead_at": "", "last_error": ""}})
         if res.modified_count != 1:
             raise Conflict("the delivery changed meanwhile; retry")
-        self._append_delivery_event(tenant, doc, "DeliveryReplayRequested", {"requested_by": who},
-                                    dmap.derived_id("replay", tenant, delivery_id, generation))
         return self.get_delivery(tenant, delivery_id)
 
     # ================================================================== pull
@@ -417,7 +423,7 @@ class Bridge:
                 outcome, error = self._drop(doc, adapter, body)
             else:
                 outcome, error = "failed", f"adapter type {adapter['type']!r} is not pushed"
-        except (DecisionInvalid, ValueError, KeyError) as exc:
+        except (DecisionInvalid, ValueError, KeyError, TypeError) as exc:
             outcome, error = "failed", f"{type(exc).__name__}: {exc}"
         return self._finish(doc, outcome, http_status, error, started, wait, adapter)
 
@@ -542,6 +548,11 @@ class Bridge:
                 if msg.startswith(("malformed", "body is not UTF-8", "remote JSON-LD", "JSON-LD @import")):
                     raise BadRequest(msg) from None
                 raise ValidationFailed({"_schema": [msg]}, msg) from None
+        from agora.events.ideas import FEEDBACK_MAX   # the IdeaStatusChanged contract: checked here, with reasons
+        too_long = [c["idea_id"] for c in commands if len((c.get("feedback") or {}).get("text") or "") > FEEDBACK_MAX]
+        if too_long:
+            raise ValidationFailed({"motivation": [f"at most {FEEDBACK_MAX} characters: it becomes the ideas' "
+                                                   "official feedback"]}, "motivation too long for idea feedback")
         wrong = sorted({c["tenant"] for c in commands if c["tenant"] != tenant})
         if wrong:
             raise ValidationFailed({"subjects": [f"refers to ideas of tenant(s) {wrong}, not {tenant!r}"]},

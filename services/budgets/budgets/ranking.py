@@ -68,22 +68,27 @@ def tie_key_function(criteria: Iterable[str] | None) -> Callable[[ProjectTally],
 
 
 def tally(instance: Instance) -> list[ProjectTally]:
-    """Votes and score of every project, in instance order."""
-    votes = {p.id: 0 for p in instance.projects}
-    score = {p.id: Fraction(0) for p in instance.projects}
-    length = instance.max_ballot_length() if instance.vote_type == "ordinal" else 0
-    for vote in instance.votes:
-        if instance.vote_type in POINT_BALLOTS and vote.points is not None:
-            pairs = zip(vote.projects, vote.points)
-        elif instance.vote_type == "ordinal":
-            pairs = ((p, Fraction(length - i)) for i, p in enumerate(vote.projects))
-        else:
-            pairs = ((p, Fraction(1)) for p in vote.projects)
-        for pid, pts in pairs:
-            if pts > 0:
+    """Votes and score of every project, in instance order (integer accumulation where possible)."""
+    votes = dict.fromkeys((p.id for p in instance.projects), 0)
+    score: dict[str, object] = dict.fromkeys(votes, 0)
+    if instance.vote_type in POINT_BALLOTS:
+        for vote in instance.votes:
+            for pid, pts in zip(vote.projects, vote.points or ()):
+                if pts > 0:
+                    votes[pid] += 1
+                    score[pid] += pts.numerator if pts.denominator == 1 else pts
+    else:
+        for vote in instance.votes:
+            for pid in vote.projects:
                 votes[pid] += 1
-                score[pid] += pts
-    return [ProjectTally(p.id, p.cost, votes[p.id], score[p.id], i) for i, p in enumerate(instance.projects)]
+        if instance.vote_type == "ordinal":
+            length = instance.max_ballot_length()
+            for vote in instance.votes:
+                for i, pid in enumerate(vote.projects):
+                    score[pid] += length - i
+        else:
+            score = votes
+    return [ProjectTally(p.id, p.cost, votes[p.id], Fraction(score[p.id]), i) for i, p in enumerate(instance.projects)]
 
 
 def rank_by_score(tallies: Sequence[ProjectTally], tie_breaking: Iterable[str] | None = None) -> list[ProjectTally]:

@@ -1,9 +1,17 @@
 """nameko dependencies of the votes service: the command handlers (load aggregate → decide → append with the
-expected version → retry on conflict) over the event store and the context projection."""
+expected version → retry on conflict) over the event store and the context projection.
+
+Hot path of a vote (``PUT …/reaction``), in store round trips: the citizen's aggregate comes from an in-process
+cache (the store's expected-version check is the safety net, see :class:`AggregateCache`), the idea and the
+project's phases from a short-lived cache, and the append joins the store's group commit. One
+:class:`~agora.store.EventStore` per process (:func:`process_store`) is shared by the HTTP handlers, the
+projections and the subscriptions, so its personal-key cache and its cached head serve all of them."""
 from __future__ import annotations
 
 import random
+import threading
 import time as _time
+from collections import OrderedDict
 from datetime import datetime, timezone
 
 from nameko.extensions import DependencyProvider
@@ -11,12 +19,141 @@ from nameko.extensions import DependencyProvider
 from agora.errors import ConcurrencyError, Conflict, NotFound
 from agora.events.envelope import NewEvent
 from agora.logs import current_correlation
-from agora.nameko import mongo_db
+from agora.nameko import SubscriptionEntrypoint, mongo_db
 from agora.store import EventStore
 from votes import domain as d
 from votes import projections as p
+from votes.cmdstats import install_from_env
+
+install_from_env()
 
 MAX_ATTEMPTS = 60
+
+
+_store_lock = threading.Lock()
+_stores: dict = {}
+
+
+def process_store(db=None) -> EventStore:
+    """The process's EventStore for ``db`` (default: the configured database), created once.
+
+    Sharing it matters for speed, not correctness: its personal-key vault caches the key sealed by the HTTP
+    handler, so the subscriptions that read the vote back need no ``personal_keys`` round trip, and its cached
+    head is advanced by every local append, so ``head()`` costs one probe instead of a search."""
+    db = mongo_db() if db is None else db
+    key = (id(db.client), db.name)
+    with _store_lock:
+        store = _stores.get(key)
+        if store is None:
+            store = _stores[key] = EventStore(db).ensure_indexes()
+        return store
+
+
+class SharedStoreSubscription(SubscriptionEntrypoint):
+    """``agora.nameko.subscribe`` whose engine reads through :func:`process_store` (same behaviour: checkpoint
+    transaction, retries, parking; only the EventStore instance — hence its caches — is shared)."""
+
+    def setup(self):
+        super().setup()
+        self.subscription.store = process_store()
+
+
+subscribe = SharedStoreSubscription.decorator
+
+
+class AggregateCache:
+    """LRU of citizens' reaction aggregates (stream → :class:`votes.domain.CitizenReactions` at some version).
+
+    Correct under concurrency because an aggregate is only ever a replay of a stream *prefix* (events are
+    immutable), and it is only trusted for decisions that append: the append carries ``expected_version =
+    agg.version`` and the store refuses it unless the stream is still at exactly that version — i.e. unless the
+    cached aggregate *is* the current state. A stale entry (another process or replica appended) therefore costs a
+    ConcurrencyError and a re-read, never a wrong event. Decisions that do not append (``unchanged``, a refusal
+    such as ``limit_reached``) are re-checked against the stream before they are answered. A stream this process
+    has never seen is assumed new (version 0): most first reactions of a citizen in a project are, and when it
+    is not the append fails on the version index just the same."""
+
+    def __init__(self, size: int = 100_000):
+        self.size = size
+        self._items: OrderedDict = OrderedDict()
+
+    def get(self, key):
+        agg = self._items.get(key)
+        if agg is not None:
+            self._items.move_to_end(key)
+        return agg
+
+    def put(self, key, agg) -> None:
+        current = self._items.get(key)
+        if current is not None and current.version >= agg.version:
+            return                                  # never replace a newer prefix by an older one
+        self._items[key] = agg
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def drop(self, key) -> None:
+        self._items.pop(key, None)
+
+
+class ContextCache:
+    """Short-lived cache of the context projection's ideas and phases for the hot path (one per process).
+
+    The context projection is eventually consistent anyway: a withdrawal, merge or phase change takes effect on
+    votes once the projection applied it plus at most ``TTL`` (another replica's projection) — or, when this
+    process's own subscription applied it, at once: :meth:`changed` drops the entry and keeps it uncached for
+    ``FRESH_S`` (covers the transaction's commit). With 50 busy ideas a 0.5 s TTL still cost ~one read per vote."""
+
+    TTL = 2.0
+    FRESH_S = 1.0
+
+    def __init__(self):
+        self._items: dict = {}
+        self._fresh_until: dict = {}
+
+    def get(self, key, load):
+        now = _time.monotonic()
+        if self._fresh_until and self._fresh_until.get(key, 0.0) > now:
+            return load()
+        hit = self._items.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        value = load()
+        if self._fresh_until.get(key, 0.0) > _time.monotonic():
+            return value                            # changed while loading: do not keep what may be the old value
+        if len(self._items) > 50_000:
+            self._items.clear()
+        self._items[key] = (now + self.TTL, value)
+        return value
+
+    def changed(self, *keys) -> None:
+        until = _time.monotonic() + self.FRESH_S
+        for key in keys:
+            self._items.pop(key, None)
+            self._fresh_until[key] = until
+        if len(self._fresh_until) > 10_000:
+            now = _time.monotonic()
+            self._fresh_until = {k: t for k, t in self._fresh_until.items() if t > now}
+
+    def changed_by(self, event) -> None:
+        """Forget what a context event changes (called by this process's context subscription)."""
+        t, data = event.tenant, event.data
+        if event.type in ("PhaseAdded", "PhaseChanged", d.PHASE_VOTING_CONFIGURED):
+            self.changed(("phases", t, data.get("project_id")))
+        elif event.type == "IdeaMerged":
+            self.changed(("idea", t, data.get("idea_id")), ("idea", t, data.get("survivor_id")))
+        elif "idea_id" in data and event.type != "CommentPosted":
+            self.changed(("idea", t, data["idea_id"]))
+
+
+context_cache = ContextCache()
+
+
+def _copy_agg(agg: d.CitizenReactions) -> d.CitizenReactions:
+    out = d.CitizenReactions(agg.project_id, agg.citizen)
+    out.reactions = dict(agg.reactions)             # Reaction records are replaced, never mutated
+    out.version = agg.version
+    return out
 
 
 def _sleep(seconds: float) -> None:
@@ -30,27 +167,16 @@ def _sleep(seconds: float) -> None:
 class Votes:
     """Application service: everything a request needs, with no HTTP in it (usable from tests and CLIs)."""
 
-    def __init__(self, store: EventStore, db, clock=None):
+    def __init__(self, store: EventStore, db, clock=None, cache: ContextCache | None = None):
         self.store = store
         self.db = db
         self.context = p.ContextProjection(db)
         self.clock = clock or (lambda: datetime.now(timezone.utc))
-        self._cache: dict = {}
-
-    # ------------------------------------------------------------ lookups (short-lived cache: the projection
-    # is eventually consistent anyway, and this keeps the hot path at ~2 store round trips per vote)
-    CACHE_S = 0.5
+        self.cache = cache or context_cache
+        self.aggregates = AggregateCache()
 
     def _cached(self, key, load):
-        now = _time.monotonic()
-        hit = self._cache.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        value = load()
-        if len(self._cache) > 50_000:
-            self._cache.clear()
-        self._cache[key] = (now + self.CACHE_S, value)
-        return value
+        return self.cache.get(key, load)
 
     def _idea(self, tenant, idea_id):
         return self._cached(("idea", tenant, idea_id), lambda: self.context.idea(tenant, idea_id))
@@ -71,7 +197,9 @@ class Votes:
         seen = set()
         while idea.get("status") == "merged" and idea.get("survivor_id") and idea["idea_id"] not in seen:
             seen.add(idea["idea_id"])
-            survivor = self._idea(tenant, idea["survivor_id"])
+            # read fresh: the projection updated the survivor's aliases in the transaction that marked this idea
+            # merged, so a cached survivor could lack them (merges are rare: no cost worth caching)
+            survivor = self.context.idea(tenant, idea["survivor_id"])
             if survivor is None:
                 break
             idea = survivor
@@ -92,20 +220,45 @@ class Votes:
         return d.clean_personal(self.context.profile(tenant, voter))
 
     # ------------------------------------------------------------ commands
+    def _load(self, tenant: str, project_id: str, voter: str, stream: str) -> d.CitizenReactions:
+        agg = d.CitizenReactions.replay(project_id, voter, self.store.read_stream(tenant, stream))
+        self.aggregates.put((tenant, stream), agg)
+        return agg
+
     def _decide_and_append(self, tenant: str, project_id: str, voter: str, decide) -> tuple[list, list]:
+        """Decide on the cached aggregate (see :class:`AggregateCache`), append with its version; on a conflict,
+        or before answering a decision that appends nothing, re-read the stream (authoritative) and decide again."""
         stream = d.reactions_stream(project_id, voter)
+        key = (tenant, stream)
         cid = current_correlation()
         for attempt in range(MAX_ATTEMPTS):
-            agg = d.CitizenReactions.replay(project_id, voter, self.store.read_stream(tenant, stream))
-            new = decide(agg)
+            if attempt == 0:
+                agg = self.aggregates.get(key) or d.CitizenReactions(project_id, voter)   # unknown: assume new
+                try:
+                    new = decide(agg)
+                except (Conflict, NotFound):
+                    new = None                      # a refusal is only answered from the stream itself
+                if not new:
+                    agg = self._load(tenant, project_id, voter, stream)
+                    new = decide(agg)
+            else:
+                agg = self._load(tenant, project_id, voter, stream)
+                new = decide(agg)
             if not new:
                 return [], []
             try:
                 positions = self.store.append(tenant, stream, [NewEvent(t, data, correlationid=cid)
                                                                for t, data in new], expected_version=agg.version)
-                return new, positions
             except ConcurrencyError:
-                _sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
+                self.aggregates.drop(key)
+                if attempt:
+                    _sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
+                continue
+            after = _copy_agg(agg)
+            for t, data in new:
+                after.apply(t, data)
+            self.aggregates.put(key, after)
+            return new, positions
         raise ConcurrencyError(tenant, stream, "retried", f"still conflicting after {MAX_ATTEMPTS} attempts")
 
     def react(self, tenant: str, voter: str, target_type: str, target_id: str, value: int,
@@ -213,7 +366,7 @@ class VotesDep(DependencyProvider):
 
     def setup(self):
         db = mongo_db()
-        self.votes = Votes(EventStore(db).ensure_indexes(), db)
+        self.votes = Votes(process_store(db), db)
         p.ensure_indexes(db)
 
     def get_dependency(self, worker_ctx):
@@ -225,9 +378,8 @@ class ProjectionsDep(DependencyProvider):
 
     def setup(self):
         db = mongo_db()
-        store = EventStore(db).ensure_indexes()
         p.ensure_indexes(db)
-        self.handlers = _Handlers(store, db)
+        self.handlers = _Handlers(process_store(db), db)
 
     def get_dependency(self, worker_ctx):
         return self.handlers

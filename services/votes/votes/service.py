@@ -8,11 +8,10 @@ import logging
 
 from nameko.timer import timer
 
-from agora.nameko import subscribe
 from agora.web import ObservableService, json_route, load_query, openapi, optional_principal, principal, read_json
 from votes import domain as d
 from votes import schemas as s
-from votes.dependencies import ProjectionsDep, VotesDep
+from votes.dependencies import ProjectionsDep, VotesDep, context_cache, subscribe
 from votes.projections import CONTEXT_SOURCES, TALLY_SOURCES
 
 log = logging.getLogger("votes.service")
@@ -128,6 +127,7 @@ class VotesService(ObservableService):
     @subscribe("context", CONTEXT_SOURCES)
     def on_context(self, event, session):
         self.projections.context.handle(event, session)
+        context_cache.changed_by(event)
 
     @subscribe("tallies", TALLY_SOURCES)
     def on_tallies(self, event, session):

@@ -191,6 +191,8 @@
     ]).then(function (r) {
       showError("");
       state.version = r[0].version;
+      var opt = $("f-project").selectedOptions[0];
+      if (opt) { opt.textContent = r[0].title + " (" + r[0].n_ideas + " ideas)"; }
       renderKpis(r[0], r[1].items, r[5].items);
       renderTopics(r[1].items);
       renderHeatmap(r[2].items, r[1].items);
@@ -290,6 +292,7 @@
       max = Math.max(max, r.n_ideas);
     });
     weeks.sort();
+    weeks = continuousWeeks(weeks);
     var w = 520, h = 220, l = 36, b = 30, t = 10, r = 10;
     var x = function (i) { return l + (weeks.length === 1 ? (w - l - r) / 2 : i * (w - l - r) / (weeks.length - 1)); };
     var y = function (v) { return t + (h - t - b) * (1 - v / max); };
@@ -318,6 +321,13 @@
     box.appendChild(s); box.appendChild(legend);
   }
 
+  function continuousWeeks(weeks) {
+    // every Monday from the first to the last week, so that quiet weeks show as zero (at most two years)
+    var out = [], d = new Date(weeks[0] + "T00:00:00Z"), end = new Date(weeks[weeks.length - 1] + "T00:00:00Z");
+    while (d <= end && out.length < 105) { out.push(d.toISOString().slice(0, 10)); d.setUTCDate(d.getUTCDate() + 7); }
+    return out.length < 105 ? out : weeks;
+  }
+
   function renderClusters(rows) {
     var box = clear($("clusters"));
     if (!rows.length) { box.appendChild(el("p", { "class": "empty" }, "No clusters of similar ideas.")); return; }
@@ -332,11 +342,14 @@
       div.appendChild(el("b", null, g[0].label + " "));
       div.appendChild(el("span", { "class": "muted" }, "(" + g[0].size + " ideas)"));
       var ul = el("ul");
-      g.forEach(function (r) {
+      var shown = g.filter(function (r) { return r.representative; }).concat(
+        g.filter(function (r) { return !r.representative; })).slice(0, 8);
+      shown.forEach(function (r) {
         var li = el("li", null, r.title + (r.representative ? " (representative)" : ""));
         if (r.near_duplicate_of) { li.appendChild(el("span", { "class": "dup", title: "near-duplicate of " + r.near_duplicate_of }, "near-duplicate " + Math.round(r.similarity * 100) + " %")); }
         ul.appendChild(li);
       });
+      if (g.length > shown.length) { ul.appendChild(el("li", { "class": "muted" }, "… and " + (g.length - shown.length) + " more (see the export)")); }
       div.appendChild(ul);
       box.appendChild(div);
     });

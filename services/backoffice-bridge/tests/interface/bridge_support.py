@@ -39,29 +39,47 @@ NASTY = ("<&>\"' ]]> שלום עולם مرحبا \u202eRTL\u202c 🚲🎉 e\u03
 try:  # the budgets engineer's schemas, when they exist
     import agora.events.budgets  # noqa: F401
     BUDGETS_SCHEMA = "shared"
-except ImportError:  # the announced shape, registered in the test process only (to append test events)
-    BUDGETS_SCHEMA = "test-local"
+except ImportError:  # the shape documented in services/budgets/budgets/domain.py, registered in the test process
+    BUDGETS_SCHEMA = "test-local"  # only (so that tests can append budget events; the bridge never validates them)
 
-    class _Selected(Schema):
-        project_id = fields.String(required=True)
-        idea_id = fields.String(load_default=None, allow_none=True)
-        title = fields.String(required=True)
-        cost = fields.Decimal(as_string=True, required=True)
+    @register("RoundOpened", 1, "budgets")
+    class RoundOpenedV1(Schema):
+        round_id = fields.String(required=True)
+        tenant_id = fields.String(load_default=None, allow_none=True)
+        project_id = fields.String(load_default=None, allow_none=True)
+        district = fields.String(load_default=None, allow_none=True)
+        budget = fields.String(required=True)
+        currency = fields.String(required=True)
+        ballot_type = fields.String(required=True)
+        constraints = fields.Dict(load_default=dict)
+        rule = fields.String(load_default="greedy")
+        at = fields.String(load_default=None, allow_none=True)
+
+    @register("ProjectAdded", 1, "budgets")
+    class ProjectAddedV1(Schema):
+        round_id = fields.String(required=True)
+        id = fields.String(required=True)
+        cost = fields.String(required=True)
+        title = fields.String(load_default="")
+        attributes = fields.Dict(load_default=dict)
+        at = fields.String(load_default=None, allow_none=True)
 
     @register("OutcomeComputed", 1, "budgets")
     class OutcomeComputedV1(Schema):
         round_id = fields.String(required=True)
-        title = fields.String(load_default=None, allow_none=True)
-        currency = fields.String(load_default="EUR")
-        budget = fields.Decimal(as_string=True, load_default=None, allow_none=True)
-        total = fields.Decimal(as_string=True, load_default=None, allow_none=True)
-        rule = fields.String(load_default=None, allow_none=True)
-        selected = fields.List(fields.Nested(_Selected), required=True)
+        rule = fields.String(required=True)
+        tie_breaking = fields.String(load_default=None, allow_none=True)
+        selected = fields.List(fields.String(), required=True)
+        total_cost = fields.String(required=True)
+        budget = fields.String(required=True)
+        projects = fields.List(fields.Dict(), load_default=list)
+        details = fields.Dict(load_default=dict)
 
     @register("RoundClosed", 1, "budgets")
     class RoundClosedV1(Schema):
         round_id = fields.String(required=True)
-        closed_by = fields.String(load_default=None, allow_none=True)
+        ballots = fields.Integer(load_default=0)
+        at = fields.String(load_default=None, allow_none=True)
 
 
 def wait_for(predicate, timeout=30.0, interval=0.05, what="condition"):

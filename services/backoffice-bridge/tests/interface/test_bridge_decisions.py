@@ -105,25 +105,36 @@ def test_missing_optional_fields_give_fallbacks(stack):
 
 def test_budget_outcome_becomes_a_decision_with_amounts(stack):
     t = "pb"
-    data = {"round_id": "r-2026", "title": "Burgerbudget 2026 — résultat <&>", "currency": "EUR",
-            "budget": "100000", "total": "13300.50", "rule": "greedy",
-            "selected": [{"project_id": "p-1", "idea_id": "idea-1", "title": "Speeltuin & bankjes", "cost": "12500.50"},
-                         {"project_id": "p-2", "title": "Bomen 🌳", "cost": "800"}]}
-    ev = NewEvent("OutcomeComputed", data)
-    stack.store.append(t, "round-r-2026", [ev])
-    stack.store.append(t, "round-r-2026", [NewEvent("RoundClosed", {"round_id": "r-2026", "closed_by": "ada"})])
+    stream = "round-r-2026"
+    stack.store.append(t, stream, [
+        NewEvent("RoundOpened", {"round_id": "r-2026", "tenant_id": t, "project_id": "proc-1", "budget": "100000",
+                                 "currency": "EUR", "ballot_type": "knapsack", "rule": "greedy"}),
+        NewEvent("ProjectAdded", {"round_id": "r-2026", "id": "p-1", "cost": "12500.50",
+                                  "title": "Speeltuin & bankjes <3", "attributes": {"idea_id": "idea-1"}}),
+        NewEvent("ProjectAdded", {"round_id": "r-2026", "id": "p-2", "cost": "800", "title": "Bomen 🌳 — ‘groen’"}),
+        NewEvent("ProjectAdded", {"round_id": "r-2026", "id": "p-3", "cost": "99000", "title": "Te duur"})])
+    stack.store.append(t, stream, [NewEvent("RoundClosed", {"round_id": "r-2026", "ballots": 3})])
+    ev = NewEvent("OutcomeComputed", {
+        "round_id": "r-2026", "rule": "greedy", "tie_breaking": "cost", "selected": ["p-1", "p-2"],
+        "total_cost": "13300.50", "budget": "100000",
+        "projects": [{"id": "p-1", "cost": "12500.50", "votes": 3, "selected": True},
+                     {"id": "p-2", "cost": "800", "votes": 2, "selected": True},
+                     {"id": "p-3", "cost": "99000", "votes": 1, "selected": False}], "details": {}})
+    stack.store.append(t, stream, [ev])
     did = dmap.decision_id_for(t, ev.id)
     body = decision_of(stack, t, did)
     d = body["decision"]
     assert body["kind"] == "budget_outcome" and body["outcome"] == "allocated" and body["origin"] == "budgets"
-    assert [(s["id"], s["amount"], s["currency"]) for s in d["subjects"]] == [("p-1", "12500.50", "EUR"),
-                                                                             ("p-2", "800", "EUR")]
+    assert [(s["id"], s["title"], s["amount"], s["currency"]) for s in d["subjects"]] == [
+        ("p-1", "Speeltuin & bankjes <3", "12500.50", "EUR"), ("p-2", "Bomen 🌳 — ‘groen’", "800", "EUR")]
     assert d["subjects"][0]["url"].endswith(f"/tenants/{t}/ideas/idea-1")
+    assert "13300.50 EUR" in d["description"]
     rows = list(csv.DictReader(io.StringIO(requests.get(f"{stack.api(t)}/decisions/{did}.csv",
                                                         headers=PARTNER(t)).content.decode("utf-8-sig"))))
     assert len(rows) == 2
-    etree.fromstring(requests.get(f"{stack.api(t)}/decisions/{did}.akn.xml", headers=PARTNER(t)).content)
-    # RoundClosed without selected projects records nothing more
+    root = etree.fromstring(requests.get(f"{stack.api(t)}/decisions/{did}.akn.xml", headers=PARTNER(t)).content)
+    assert "Speeltuin & bankjes <3" in "".join(root.itertext())
+    # RoundClosed carries no outcome: only the OutcomeComputed became a decision
     eid = status_changed(stack.store, t, "idea-z", "rejected", feedback="x")
     decision_of(stack, t, dmap.decision_id_for(t, eid))
     assert stack.db.bridge_decisions.count_documents({"tenant": t}) == 2

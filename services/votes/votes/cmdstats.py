@@ -1,0 +1,66 @@
+"""Diagnostics: count MongoDB commands by kind (``AGORA_VOTES_CMDSTATS=/path/file.json``): the counts are
+rewritten to that file every 200 commands. Off unless the variable is set (used by bench/votes.py --profile)."""
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections import Counter
+
+from pymongo import monitoring
+
+
+def _kind(cmd: dict) -> str:
+    name = next(iter(cmd))
+    coll = cmd.get(name) if isinstance(cmd.get(name), str) else ""
+    if name == "find":
+        f = cmd.get("filter") or {}
+        keys = ",".join(sorted(f))
+        if coll == "events":
+            idf = f.get("_id")
+            if isinstance(idf, dict):
+                return "events.find[_id range" + (" +type" if "type" in f else "") + "]"
+            if idf is not None:
+                return "events.find[_id=] (head probe)"
+            return f"events.find[{keys}]"
+        return f"{coll}.find[{keys}]"
+    if name in ("insert", "update", "delete"):
+        n = len(cmd.get("documents") or cmd.get("updates") or cmd.get("deletes") or [])
+        return f"{coll}.{name}(n{'>1' if n > 1 else '=1'})"
+    return f"{name} {coll}".strip()
+
+
+class CommandStats(monitoring.CommandListener):
+    def __init__(self, path: str):
+        self.path = path
+        self.counts: Counter = Counter()
+        self.docs: Counter = Counter()
+        self.n = 0
+        self.lock = threading.Lock()
+
+    def started(self, event):
+        cmd = event.command
+        kind = _kind(cmd)
+        with self.lock:
+            self.counts[kind] += 1
+            self.n += 1
+            if self.n % 200 == 0:
+                self.dump()
+
+    def dump(self):
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"total": self.n, "by_kind": dict(self.counts.most_common())}, f, indent=1)
+        os.replace(tmp, self.path)
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+def install_from_env() -> None:
+    path = os.environ.get("AGORA_VOTES_CMDSTATS")
+    if path:
+        monitoring.register(CommandStats(path))
