@@ -33,7 +33,7 @@ def test_official_outcome(name):
     if official is None:
         # no `selected` column in this file: assert that, and compare with pabutools' implementation instead
         assert not any("selected" in p.fields for p in instance.projects)
-        from tests.pabutools_bridge import pabutools_outcome
+        from pabutools_bridge import pabutools_outcome
 
         supported = {p for v in instance.votes for p in v.projects}
         assert set(outcome.selected) == pabutools_outcome(instance, rule) & supported

@@ -8,7 +8,7 @@ import pytest
 
 from budgets.instance import Instance, Project, Vote
 from budgets.rules import count
-from tests.pabutools_bridge import pabutools_outcome
+from pabutools_bridge import pabutools_outcome
 
 
 def random_instance(seed: int, max_projects: int = 7, max_voters: int = 25) -> Instance:
