@@ -97,13 +97,15 @@ def exchange_for(source: str) -> kombu.Exchange:
 
 class SubscriptionEntrypoint(Entrypoint):
     def __init__(self, name: str, sources: dict[str, list[str]], batch: int = 200, max_attempts: int = 5,
-                 backoff_s: float = 0.05, transactional: bool = True, **kwargs):
+                 backoff_s: float = 0.05, transactional: bool = True, collections: list[str] | None = None,
+                 **kwargs):
         self.sub_name = name
         self.sources = {src: list(types) for src, types in sources.items()}
         self.batch = batch
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
         self.transactional = transactional
+        self.collections = collections
         self._pending: list = []
         super().__init__(**kwargs)
 
@@ -120,7 +122,7 @@ class SubscriptionEntrypoint(Entrypoint):
         self.subscription = Subscription(store, mongo_db(), self.service_name, self.sub_name, types,
                                          self._call_handler, batch=self.batch, max_attempts=self.max_attempts,
                                          backoff_s=self.backoff_s, on_park=self._publish_dead,
-                                         transactional=self.transactional)
+                                         transactional=self.transactional, collections=self.collections)
 
     def start(self):
         self._stop.clear()

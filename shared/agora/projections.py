@@ -34,11 +34,20 @@ def status(db) -> dict:
 
 
 def rebuild(db, service: str, subscription: str | None = None) -> dict:
-    """Empty the service's projections (indexes are kept) and reset its checkpoints: the log is replayed."""
-    emptied = sorted(name for name in db.list_collection_names() if name.startswith(f"{service}_"))
+    """Empty the service's read models (indexes are kept) and reset its checkpoints: the log is replayed.
+
+    A subscription that declared its collections (``@subscribe(..., collections=[...])``) has exactly those
+    emptied; without declarations the service's ``<service>_*`` collections are.
+    """
+    query = {"_id": f"{service}:{subscription}"} if subscription else {"_id": {"$regex": f"^{service}:"}}
+    subs = list(db[CHECKPOINTS].find(query))
+    declared = sorted({c for d in subs for c in d.get("collections", [])})
+    if declared or any("collections" in d for d in subs):
+        emptied = declared
+    else:
+        emptied = sorted(name for name in db.list_collection_names() if name.startswith(f"{service}_"))
     for name in emptied:
         db[name].delete_many({})
-    query = {"_id": f"{service}:{subscription}"} if subscription else {"_id": {"$regex": f"^{service}:"}}
     reset = db[CHECKPOINTS].update_many(query, {"$set": {"position": 0}}).modified_count
     return {"service": service, "emptied_collections": emptied, "reset_checkpoints": reset}
 

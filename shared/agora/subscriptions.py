@@ -38,7 +38,8 @@ Handler = Callable[[StoredEvent, object], None]
 class Subscription:
     def __init__(self, store: EventStore, db, service: str, name: str, types: list[str] | None,
                  handler: Handler, *, batch: int = 200, max_attempts: int = 5, backoff_s: float = 0.05,
-                 on_park: Callable[[StoredEvent, str], None] | None = None, transactional: bool = True):
+                 on_park: Callable[[StoredEvent, str], None] | None = None, transactional: bool = True,
+                 collections: list[str] | None = None):
         self.store = store
         self.db = db
         self.service = service
@@ -53,7 +54,10 @@ class Subscription:
         self.transactional = transactional
         self.checkpoints = db.get_collection(CHECKPOINTS)
         self.dead = db.get_collection(DEAD_LETTERS)
-        self.checkpoints.update_one({"_id": self.key}, {"$setOnInsert": {"position": 0}}, upsert=True)
+        update: dict = {"$setOnInsert": {"position": 0}}
+        if collections is not None:      # the read models this subscription fills (emptied by a rebuild)
+            update["$set"] = {"collections": sorted(collections)}
+        self.checkpoints.update_one({"_id": self.key}, update, upsert=True)
 
     # ------------------------------------------------------------ checkpoint
     def position(self) -> int:

@@ -221,3 +221,20 @@ def test_agora_errors_cross_nameko_rpc_with_their_details():
         assert type(back) is type(exc) and str(back) == str(exc) and back.status == exc.status
         assert back.to_dict().keys() == exc.to_dict().keys()
     assert deserialize(serialize(ValidationFailed({"f": ["x"]}))).fields == {"f": ["x"]}
+
+
+def test_rebuild_empties_only_declared_collections(store, mongo_db):
+    from agora.projections import rebuild
+    from agora.subscriptions import Subscription
+
+    store.append("city", "s", [ev(1)], 0)
+    sub = Subscription(store, mongo_db, "svc", "decl", ["TestHappened"],
+                       lambda e, s: mongo_db.svc_read.insert_one({"n": e.data["n"]}, session=s),
+                       collections=["svc_read"])
+    sub.poll()
+    mongo_db.svc_secrets.insert_one({"secret": "not a projection"})
+    out = rebuild(mongo_db, "svc")
+    assert out["emptied_collections"] == ["svc_read"]
+    assert mongo_db.svc_secrets.count_documents({}) == 1 and mongo_db.svc_read.count_documents({}) == 0
+    sub.poll()
+    assert mongo_db.svc_read.count_documents({}) == 1

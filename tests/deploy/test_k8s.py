@@ -36,18 +36,15 @@ K8S_VERSION = "1.37.0"
 COUNTRIES = ["be", "nl", "fr", "uk", "dk", "cl"]
 TARGETS = ["base"] + [f"overlays/{c}" for c in COUNTRIES]
 
-# deployment -> (python package, subscription queues it consumes)
-SERVICES = {
-    "ideas": ("ideas", {"agora.sub.ideas.votes"}),
-    "votes": ("votes", {"agora.sub.votes.ideas"}),
-    "budgets": ("budgets", {"agora.sub.budgets.ideas"}),
-    "analytics": ("analytics", {"agora.sub.analytics.ideas", "agora.sub.analytics.votes",
-                                "agora.sub.analytics.budgets"}),
-    "backoffice-bridge": ("backoffice_bridge", {"agora.sub.backoffice-bridge.decisions"}),
-}
-CONSUMERS = {name for name, (_, queues) in SERVICES.items() if queues}
 FOLDERS = {"ideas": "ideas", "votes": "votes", "budgets": "budgets", "analytics": "analytics",
            "backoffice-bridge": "backoffice_bridge"}
+sys.path.insert(0, str(K8S / "hack"))
+from sync_scaledobjects import queues_from_code  # noqa: E402  (the queues each service's code consumes)
+
+# deployment -> (python package, subscription queues it consumes), read from the services' @subscribe declarations
+SERVICES = {dep: (pkg, set(queues)) for (dep, queues), pkg in
+            zip(sorted(queues_from_code().items()), [FOLDERS[d] for d in sorted(FOLDERS)])}
+CONSUMERS = {name for name, (_, queues) in SERVICES.items() if queues}
 
 CRD_SCHEMAS = {  # (apiVersion, kind) -> schema file
     ("rabbitmq.com/v1beta1", "RabbitmqCluster"): "rabbitmqcluster-rabbitmq-v1beta1.json",
@@ -556,3 +553,10 @@ def test_runbook_covers_the_operations():
         assert re.search(rf"^#+ .*{heading}", readme, re.M), f"README lacks a '{heading}' section"
     assert "python -m agora.projections rebuild" in readme
     assert "mongodump" in readme and "mongorestore" in readme
+
+
+def test_scaledobject_triggers_match_the_services_subscriptions():
+    """Triggers are generated from the code (@subscribe): a new subscription without a trigger fails here."""
+    proc = subprocess.run([sys.executable, str(K8S / "hack" / "sync_scaledobjects.py"), "--check"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

@@ -41,12 +41,13 @@ class BackofficeBridgeService(ObservableService):
 
     # ================================================================== subscriptions and timer
     @subscribe("sources", {"ideas": ["IdeaStatusChanged"], "budgets": ["OutcomeComputed", "RoundClosed"]},
-                max_attempts=5, backoff_s=0.2)
+               max_attempts=5, backoff_s=0.2, collections=[])  # appends DecisionRecorded only (idempotent ids)
     def on_decision_event(self, event, session):
         self.bridge.record_from_event(event)
 
+    # the read models a rebuild may empty; secrets, the delivery log and pull cursors are state, not projections
     @subscribe("projection", {"bridge": ["DecisionRecorded", "DeliveryConfigured"]}, max_attempts=5,
-                backoff_s=0.2)
+               backoff_s=0.2, collections=["bridge_decisions", "bridge_counters", "bridge_adapters"])
     def on_bridge_event(self, event, session):
         self.bridge.project(event, session)
 
