@@ -352,9 +352,13 @@ class EventStore:
             doc = dict(doc, data=self.vault.open(doc["data"]))
         return to_stored(doc, upcast)
 
-    def forget_person(self, tenant: str, person: str) -> bool:
-        """Crypto-shred ``person``'s personal data in every event of ``tenant`` (see agora.personal)."""
-        return self.vault.forget(tenant, person)
+    def forget_person(self, tenant: str, person: str, reason: str = "", requested_by: str = "") -> bool:
+        """Crypto-shred ``person``'s personal data in every event of ``tenant`` (see agora.personal), and record
+        ``PersonalDataForgotten`` so that projections holding copies can drop them."""
+        forgotten = self.vault.forget(tenant, person)
+        self.append(tenant, f"person-{person}", [NewEvent("PersonalDataForgotten", {
+            "person": person, "reason": reason, "requested_by": requested_by})], ANY)
+        return forgotten
 
 
 def to_stored(doc: dict, upcast: bool = True) -> StoredEvent:

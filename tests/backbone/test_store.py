@@ -197,14 +197,16 @@ def test_personal_data_is_encrypted_and_crypto_shredded(store, mongo_db):
     # the relay publishes events as stored: no plaintext ever reaches the broker
     published = store.read_all(ALL_TENANTS, upcast=False)
     assert all("Noord" not in e.to_json().decode() for e in published)
-    assert store.forget_person("city", "alice")
+    assert store.forget_person("city", "alice", reason="GDPR art. 17 request", requested_by="dpo")
+    notice = store.read_stream("city", "person-alice")[0]
+    assert notice.type == "PersonalDataForgotten" and notice.data["person"] == "alice"
     fresh = EventStore(mongo_db)        # another process: no cached key
     for reader in (store, fresh):
         shredded = reader.read_stream("city", "p1")[0].data
         assert shredded["personal"] is None and shredded["personal_shredded"] is True
         assert shredded["author"] == "alice"
         assert reader.read_stream("city", "p2")[0].data["personal"] == {"gender": "male"}
-    assert mongo_db.events.count_documents({}) == 3      # no event was updated or deleted
+    assert mongo_db.events.count_documents({}) == 4      # no event was updated or deleted (+ the notice)
     assert mongo_db.events.find_one({"stream": "p1"}) == raw
 
 
