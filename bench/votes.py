@@ -17,6 +17,7 @@ Figures
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import threading
@@ -155,10 +156,12 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=None, help="duration of each load phase")
     ap.add_argument("--concurrency", type=int, default=16, help="parallel HTTP clients (closed loop)")
     ap.add_argument("--ideas", type=int, default=50, help="ideas to vote on")
+    ap.add_argument("--replicas", type=int, default=1,
+                    help="votes service processes behind the load (requests spread round robin; see Replicas)")
     args = ap.parse_args(argv)
     seconds = args.seconds or (6.0 if args.quick else 20.0)
-    if seconds <= 0 or args.concurrency < 1 or args.ideas < 1:
-        print("error: --seconds, --concurrency and --ideas must be positive", file=sys.stderr)
+    if seconds <= 0 or args.concurrency < 1 or args.ideas < 1 or args.replicas < 1:
+        print("error: --seconds, --concurrency, --ideas and --replicas must be positive", file=sys.stderr)
         return 2
 
     import pymongo
@@ -199,8 +202,11 @@ def main(argv=None) -> int:
         extra = {"AGORA_JWT_SECRET": SECRET, "AGORA_SERVICE_NAME": "votes", "AGORA_LOG_LEVEL": "WARNING"}
         relay = start_relay(server.uri, db_name, vhost.uri, **extra)
         relay.wait_ready(30)
-        with run_service("votes.service", server.uri, db_name, vhost.uri, config=str(CONFIG), **extra) as svc:
-            base = f"{svc.url}/api/v1/tenants/{tenant}"
+        with contextlib.ExitStack() as stack:
+            svcs = [stack.enter_context(run_service("votes.service", server.uri, db_name, vhost.uri,
+                                                    config=str(CONFIG), **extra)) for _ in range(args.replicas)]
+            bases = [f"{svc.url}/api/v1/tenants/{tenant}" for svc in svcs]
+            base = bases[0]
             deadline = time.time() + 60
             while requests.get(f"{base}/ideas/{ideas[-1]}/tally").status_code != 200:
                 if time.time() > deadline:
@@ -221,7 +227,7 @@ def main(argv=None) -> int:
                 body = {"value": value if k % 5 else -1,
                         "personal": {"consent": True, "birth_year": 1940 + k % 70,
                                      "gender": ("female", "male", "non_binary")[k % 3], "district": f"d{k % 7}"}}
-                r = session.put(f"{base}/ideas/{ideas[k % len(ideas)]}/reaction", json=body,
+                r = session.put(f"{bases[k % len(bases)]}/ideas/{ideas[k % len(ideas)]}/reaction", json=body,
                                 headers={"Authorization": f"Bearer {token}"})
                 return r.status_code
 

@@ -1,0 +1,103 @@
+"""The whole platform end to end: every service as a real `nameko run` process, the relay, RabbitMQ and
+SecantusDB; the demo city (deploy/local/demo_city.py, what `make run` seeds) entered through the public APIs."""
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from agora import auth
+from agora.store import EventStore
+from agora.testing.services import run_relay, run_service
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "deploy" / "local"))
+import demo_city  # noqa: E402
+
+TENANT = "demo"
+SERVICES = [("ideas", "ideas.service"), ("votes", "votes.service"), ("analytics", "analytics.service"),
+            ("backoffice-bridge", "backoffice_bridge.service")]
+
+
+def eventually(fetch, check, timeout=90.0, interval=0.25):
+    deadline = time.time() + timeout
+    value = None
+    while time.time() < deadline:
+        value = fetch()
+        if check(value):
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"not reached in {timeout}s; last value: {str(value)[:2000]}")
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory):
+    from contextlib import ExitStack
+
+    import pymongo
+
+    from agora.testing.plugin import SecantusServer, Vhost
+    server = SecantusServer()
+    vhost = Vhost()
+    db_name = "e2e"
+    with ExitStack() as stack:
+        stack.callback(server.stop)
+        stack.callback(vhost.delete)
+        stack.enter_context(run_relay(server.uri, db_name, vhost.uri))
+        urls = {}
+        for name, module in SERVICES:
+            config = ROOT / "services" / name / "config.yaml"
+            proc = stack.enter_context(run_service(module, server.uri, db_name, vhost.uri,
+                                                   config=str(config) if config.exists() else None,
+                                                   AGORA_SERVICE_NAME=name, AGORA_ANALYTICS_MIN_IDEAS=5))
+            urls[name] = proc.url
+        seeded = demo_city.seed(urls, TENANT, citizens=80)
+        yield {"urls": urls, "seeded": seeded, "db": pymongo.MongoClient(server.uri)[db_name]}
+
+
+def admin():
+    return {"Authorization": "Bearer " + auth.mint("e2e-admin", TENANT, ["admin", "moderator"])}
+
+
+def test_ideas_votes_and_decisions_flow_through_the_platform(platform):
+    urls, seeded = platform["urls"], platform["seeded"]
+    assert seeded["seeded"] and seeded["ideas"] == len(demo_city.IDEAS) and seeded["reactions"] > 100
+    ideas_api = f"{urls['ideas']}/api/v1/tenants/{TENANT}"
+    listed = eventually(lambda: requests.get(ideas_api + "/ideas", params={"limit": 100}).json(),
+                        lambda body: len(body.get("items", [])) == len(demo_city.IDEAS))
+    most_voted = requests.get(ideas_api + "/ideas", params={"sort": "most_voted", "limit": 5}).json()["items"]
+    assert most_voted[0]["idea_id"] in {i["idea_id"] for i in listed["items"]}
+    # votes: the tally of the most voted idea has per-segment counts
+    first = most_voted[0]["idea_id"]
+    tally = eventually(lambda: requests.get(f"{urls['votes']}/api/v1/tenants/{TENANT}/ideas/{first}/tally").json(),
+                       lambda t: t.get("up", 0) > 0)
+    assert tally["segments"]
+    # bridge: the accepted and the rejected idea became decisions, rendered as OSLO Turtle
+    bridge_api = f"{urls['backoffice-bridge']}/api/v1/tenants/{TENANT}/decisions"
+    decisions = eventually(lambda: requests.get(bridge_api, headers=admin()).json(),
+                           lambda body: len(body.get("items", [])) >= 2)["items"]
+    outcomes = sorted(d.get("outcome") for d in decisions)
+    assert outcomes == ["accepted", "rejected"]
+    accepted = next(d for d in decisions if d["outcome"] == "accepted")
+    ttl = requests.get(f"{bridge_api}/{accepted['decision_id']}.ttl", headers=admin())
+    assert ttl.status_code == 200, ttl.text
+    assert "Besluit" in ttl.text and "protected bike lanes on Station Road" in ttl.text
+
+
+def test_analytics_sees_the_demo_city(platform):
+    urls, seeded = platform["urls"], platform["seeded"]
+    api = f"{urls['analytics']}/api/v1/tenants/{TENANT}/projects/{seeded['project_id']}/analytics"
+    report = eventually(lambda: requests.get(api + "/report", headers=admin()).json(),
+                        lambda r: r.get("topics") and len(r.get("assignments", {})) == len(demo_city.IDEAS),
+                        timeout=180)
+    assert {row["measure"] for row in report["segments"]} >= {"ideas", "support"}
+    assert {row["dimension"] for row in report["segments"]} >= {"age_band", "gender", "district"}
+
+
+def test_no_personal_data_reaches_the_broker_or_plain_event_documents(platform):
+    db = platform["db"]
+    raw = db.events.find_one({"type": "IdeaSubmitted"})
+    assert set(raw["data"]["personal"]) == {"_enc", "_kid"}
+    store = EventStore(db)
+    assert store.read_stream(TENANT, raw["stream"])[0].data["personal"]["consent"] is True
