@@ -13,6 +13,14 @@ Figures
 - p50/p99_ms_at_half_load: open-loop load at half votes_per_s; latency = instant the tally projection's
   committed checkpoint passed the vote's position (polled every 20 ms) − the vote's acceptance time in the store.
 - lost: ReactionCast events stored − votes counted by the tallies (must be 0).
+
+Replicas: ``--replicas N`` starts N votes service processes (as a deployment scales them) and spreads the requests
+round robin. Every replica also runs the subscriptions: they compete for the same checkpoint (each batch commits
+in one transaction with the checkpoint, so an event is applied once whoever wins; the loser's work is wasted) —
+the figures stay end-to-end and lossless, the ceiling and the goal keys mean the same. Default 1.
+
+Diagnostics: ``AGORA_VOTES_CMDSTATS=/tmp/x.json`` makes the service count its MongoDB commands by kind
+(votes/cmdstats.py), to see the store round trips per vote.
 """
 from __future__ import annotations
 
@@ -168,7 +176,7 @@ def main(argv=None) -> int:
     import requests
     from agora import auth
     from agora.events.envelope import NewEvent
-    from agora.store import ALL_TENANTS, EventStore
+    from agora.store import EventStore
     from agora.testing.plugin import SecantusServer, Vhost
     from agora.testing.services import run_service, start_relay
 
@@ -315,6 +323,7 @@ def main(argv=None) -> int:
     ceiling = min(store_rate, broker_rate)
     result = {
         "bench": "votes", "quick": args.quick, "seconds": seconds, "concurrency": args.concurrency,
+        "replicas": args.replicas,
         "raw_store_inserts_per_s": round(store_rate, 1), "raw_broker_msgs_per_s": round(broker_rate, 1),
         "votes_per_s": round(votes_rate, 1), "votes_http_accepted_per_s": round(n / t_http, 1),
         "votes_vs_ceiling": round(votes_rate / ceiling, 3), "goal_votes_vs_ceiling": 0.5,
@@ -323,7 +332,8 @@ def main(argv=None) -> int:
         "p99_ms_at_half_load": round(pct(lat, 0.99), 1) if lat else None, "goal_p99_ms": 250,
         "latency_samples": len(lat),
         "p50_ms_to_handler_at_half_load": round(pct(handler_lat, 0.5), 1) if handler_lat else None,
-        "p99_ms_to_handler_at_half_load": round(pct(handler_lat, 0.99), 1) if handler_lat else None, "half_load_non_201": sum(1 for c in codes if c != 201),
+        "p99_ms_to_handler_at_half_load": round(pct(handler_lat, 0.99), 1) if handler_lat else None,
+        "half_load_non_201": sum(1 for c in codes if c != 201),
         "stored_votes": stored, "tallied_votes": tallied, "lost": stored - tallied,
         "errors_sustained": sum(errors),
     }

@@ -1,8 +1,10 @@
 """Operator CLI for projections and subscriptions: status, rebuild, dead letters.
 
-Projections are disposable: every service keeps its read models in collections named ``<service>_*`` and fills
-them from a store-driven subscription. ``rebuild`` empties those collections (keeping their indexes) and resets the service's subscription
-checkpoints; the running service (or the next one to start) replays the log from position 0.
+Projections are disposable: every service fills its read models from store-driven subscriptions. ``rebuild``
+empties the collections its subscriptions declared (``@subscribe(..., collections=[...])``; by default the
+service's ``<service>_*`` collections), keeping their indexes, and resets the service's subscription checkpoints;
+the running service (or the next one to start) replays the log from position 0. Services that keep state in
+memory (analytics) must be restarted after a rebuild.
 
     python -m agora.projections status
     python -m agora.projections rebuild votes [tallies] [--yes]

@@ -291,11 +291,13 @@ def test_relay_is_a_singleton(target):
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_each_deployment_has_service_pdb_and_servicemonitor(target):
-    services, pdbs, monitors = objs(target, "Service"), objs(target, "PodDisruptionBudget"), objs(target, "ServiceMonitor")
+    services = objs(target, "Service")
+    pdbs, monitors = objs(target, "PodDisruptionBudget"), objs(target, "ServiceMonitor")
     for dep in objs(target, "Deployment"):
         labels = dep["spec"]["template"]["metadata"]["labels"]
         name = dep["metadata"]["name"]
-        svc = [s for s in services if s["spec"].get("selector") and all(labels.get(k) == v for k, v in s["spec"]["selector"].items())]
+        svc = [s for s in services if s["spec"].get("selector")
+               and all(labels.get(k) == v for k, v in s["spec"]["selector"].items())]
         assert svc, f"{name}: no Service"
         assert any(selector_matches(p["spec"]["selector"], labels) for p in pdbs), f"{name}: no PDB"
         svc_labels = svc[0]["metadata"]["labels"]
@@ -451,7 +453,8 @@ def test_rules_and_dashboard_only_use_catalogued_metrics():
 
 
 def test_dashboard_configmap_covers_the_event_flow():
-    dashboards = [c for c in objs("base", "ConfigMap") if c["metadata"].get("labels", {}).get("grafana_dashboard") == "1"]
+    dashboards = [c for c in objs("base", "ConfigMap")
+                  if c["metadata"].get("labels", {}).get("grafana_dashboard") == "1"]
     assert len(dashboards) == 1
     dash = json.loads(dashboards[0]["data"]["agora-dashboard.json"])
     text = " ".join(t["expr"] for p in dash["panels"] for t in p["targets"])

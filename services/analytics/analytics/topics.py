@@ -211,7 +211,7 @@ class ModelState:
         if self.lda is None or not docs:
             return {}
         bows = []
-        for idea_id, tokens in docs:
+        for _idea_id, tokens in docs:
             bow = self.bow(tokens)
             known = sum(c for _, c in bow)
             self.known_tokens += known

@@ -29,7 +29,6 @@ import uuid
 from pathlib import Path
 from typing import Callable, Optional
 
-import pymongo
 from pymongo import ReturnDocument, WriteConcern
 from nameko.extensions import DependencyProvider
 

@@ -28,7 +28,7 @@ b;1;70;F
 def jsonl(tmp_path):
     path = tmp_path / "ideas.jsonl"
     with open(path, "w", encoding="utf-8") as fh:
-        for n, (i, theme, text) in enumerate(make_corpus(15)):
+        for n, (i, _theme, text) in enumerate(make_corpus(15)):
             fh.write(json.dumps({"id": i, "text": text, "demographics": {"birthyear": 1960 + n % 40,
                                                                             "gender": "f"},
                                  "votes": [{"demographics": {"age_band": "20-40"}}]}) + "\n")

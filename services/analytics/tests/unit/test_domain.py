@@ -14,7 +14,7 @@ def _state(corpus, online=True):
     for n, (idea_id, theme, text) in enumerate(corpus):
         st.add_idea(idea_id, text, {"birthyear": 1950 if theme == "parks" else 1995,
                                     "gender": "f" if n % 2 else "m", "district": f"d{n % 3}"})
-        for v in range(3):
+        for _ in range(3):
             st.add_support(idea_id, {"age": 70 if theme == "parks" else 25, "gender": "m"})
     return st
 

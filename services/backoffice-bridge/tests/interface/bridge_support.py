@@ -6,7 +6,6 @@ in one pytest session; conftest.py re-exports the fixtures.
 """
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid

@@ -3,7 +3,6 @@ SecantusDB): idempotent recording, the five renderings, auth and tenant isolatio
 missing optional fields, budget outcomes, OpenAPI."""
 import csv
 import io
-import json
 
 import pika
 import requests
@@ -16,8 +15,7 @@ from backoffice_bridge.renderers import CSV_COLUMNS
 from backoffice_bridge.service import BackofficeBridgeService
 from agora.web import http_entrypoints_of
 
-from bridge_support import (ADMIN, BUDGETS_SCHEMA, NASTY, PARTNER, decision_of, headers, status_changed,
-                            wait_for)
+from bridge_support import (ADMIN, BUDGETS_SCHEMA, NASTY, PARTNER, decision_of, headers, status_changed)
 
 BESLUIT_MOTIVERING = URIRef("http://data.vlaanderen.be/ns/besluit#motivering")
 

@@ -63,7 +63,8 @@ def test_texts_and_subjects_are_carried_exactly():
 
 def test_votes_and_amounts():
     root = etree.fromstring(render_akn(load_decision(sample.FULL)).encode())
-    votes = {q.get("class"): q.get("normalized") for q in root.iterfind(".//a:hcontainer[@name='votes']//a:quantity", NS)}
+    quantities = root.iterfind(".//a:hcontainer[@name='votes']//a:quantity", NS)
+    votes = {q.get("class"): q.get("normalized") for q in quantities}
     assert votes == {"for": "7", "against": "2", "abstain": "1"}
     root = etree.fromstring(render_akn(load_decision(sample.BUDGET)).encode())
     assert [q.get("normalized") for q in root.iterfind(".//a:item//a:quantity", NS)] == ["12500.00", "800"]
