@@ -56,11 +56,28 @@ def mongo_db(uri: str | None = None, name: str | None = None):
     return mongo_client(uri).get_database(name or settings().mongo_db)
 
 
+_stores: dict[tuple[str, str], EventStore] = {}
+
+
+def process_store() -> EventStore:
+    """One EventStore per process and database: HTTP handlers and subscriptions share its head cache, group
+    commit and personal-key cache."""
+    cfg = settings()
+    key = (cfg.mongo_uri, cfg.mongo_db)
+    with _clients_lock:
+        store = _stores.get(key)
+    if store is None:
+        store = EventStore(mongo_db()).ensure_indexes()
+        with _clients_lock:
+            store = _stores.setdefault(key, store)
+    return store
+
+
 class EventStoreDep(DependencyProvider):
-    """Injects the shared :class:`EventStore` (indexes ensured at container start)."""
+    """Injects the process's shared :class:`EventStore` (indexes ensured at container start)."""
 
     def setup(self):
-        self.store = EventStore(mongo_db()).ensure_indexes()
+        self.store = process_store()
 
     def get_dependency(self, worker_ctx):
         return self.store
@@ -118,8 +135,7 @@ class SubscriptionEntrypoint(Entrypoint):
         self.queue_name = f"agora.sub.{self.service_name}.{self.sub_name}"
         self.dlq_name = f"agora.dlq.{self.service_name}"
         types = sorted({t for ts in self.sources.values() for t in ts})
-        store = EventStore(mongo_db()).ensure_indexes()
-        self.subscription = Subscription(store, mongo_db(), self.service_name, self.sub_name, types,
+        self.subscription = Subscription(process_store(), mongo_db(), self.service_name, self.sub_name, types,
                                          self._call_handler, batch=self.batch, max_attempts=self.max_attempts,
                                          backoff_s=self.backoff_s, on_park=self._publish_dead,
                                          transactional=self.transactional, collections=self.collections)

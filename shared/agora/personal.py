@@ -14,12 +14,15 @@ import base64
 import json
 import os
 import threading
+import time
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pymongo.errors import DuplicateKeyError
 
 OWNER_FIELDS = ("author", "voter")
 KEYS = "personal_keys"
+CACHE_TTL_S = 60.0   # a key forgotten by another process stops decrypting here within this time
 
 
 def owner_of(data: dict) -> str | None:
@@ -33,7 +36,7 @@ def owner_of(data: dict) -> str | None:
 class PersonalVault:
     def __init__(self, db):
         self.keys = db.get_collection(KEYS)
-        self._cache: dict[str, bytes | None] = {}
+        self._cache: dict[str, tuple[bytes, float]] = {}
         self._lock = threading.Lock()
 
     @staticmethod
@@ -42,21 +45,21 @@ class PersonalVault:
 
     def _key(self, kid: str, create: bool) -> bytes | None:
         with self._lock:
-            if kid in self._cache and (self._cache[kid] is not None or not create):
-                return self._cache[kid]
-        doc = self.keys.find_one({"_id": kid})
-        if doc is not None:
-            key = bytes(doc["key"])
-        elif create:
+            hit = self._cache.get(kid)
+            if hit is not None and hit[1] > time.monotonic():
+                return hit[0]
+        if create:   # insert first: one round trip for a new person; an existing key makes it a duplicate
             key = AESGCM.generate_key(bit_length=256)
             try:
                 self.keys.insert_one({"_id": kid, "key": key})
-            except DuplicateKeyError:          # created concurrently: use the stored one
+            except DuplicateKeyError:
                 key = bytes(self.keys.find_one({"_id": kid})["key"])
         else:
-            key = None
-        with self._lock:
-            self._cache[kid] = key
+            doc = self.keys.find_one({"_id": kid})
+            key = bytes(doc["key"]) if doc else None
+        if key is not None:   # "no key" is never cached: another process may create one for a returning person
+            with self._lock:
+                self._cache[kid] = (key, time.monotonic() + CACHE_TTL_S)
         return key
 
     def seal(self, tenant: str, data: dict) -> dict:
@@ -80,7 +83,10 @@ class PersonalVault:
         if key is None:
             return dict(data, personal=None, personal_shredded=True)
         raw = base64.b64decode(personal["_enc"])
-        plaintext = AESGCM(key).decrypt(raw[:12], raw[12:], personal["_kid"].encode("utf-8"))
+        try:
+            plaintext = AESGCM(key).decrypt(raw[:12], raw[12:], personal["_kid"].encode("utf-8"))
+        except InvalidTag:   # sealed under a key that was forgotten; the person came back and got a new key
+            return dict(data, personal=None, personal_shredded=True)
         return dict(data, personal=json.loads(plaintext))
 
     def forget(self, tenant: str, owner: str) -> bool:
@@ -88,5 +94,5 @@ class PersonalVault:
         kid = self.kid(tenant, owner)
         deleted = self.keys.delete_one({"_id": kid}).deleted_count > 0
         with self._lock:
-            self._cache[kid] = None
+            self._cache.pop(kid, None)
         return deleted

@@ -2,8 +2,8 @@
 
 Layout — one document per event in collection ``events``::
 
-    {_id: <global position>, tenant, stream, version, eid, type, v (schema version), source, time, data,
-     cid (correlation id), caid (causation id)}
+    {_id: <global position>, p: <the same position>, tenant, stream, version, eid, type, v (schema version),
+     source, time, data, cid (correlation id), caid (causation id)}
 
 * ``_id`` is the **global position**: contiguous integers 1, 2, 3, ...  A writer takes ``head + 1``; the unique
   ``_id`` makes two writers that picked the same position collide, and the loser re-reads the head and retries.
@@ -18,8 +18,10 @@ Layout — one document per event in collection ``events``::
   one journal flush) by whichever caller holds the write lock; conflicts fall back to the one-by-one path.
 * No update or delete path exists in this module (nor anywhere else for ``events``).
 
-SecantusDB answers any ``sort()`` with a full scan, so this module never sorts on the server: positions and
-versions are contiguous, which lets every read be a bounded index range query sorted client-side.
+SecantusDB answers any ``sort()``, and any range query on ``_id``, with a full scan (~650 ms at 20k events), while
+a range on a secondary index costs ~0.09 ms per document returned. So this module never sorts on the server and
+reads the log by ranges of ``p`` (a copy of the position with its own index), in bounded windows, filtering
+tenant and type client-side; positions and versions are contiguous, so every window's size is known exactly.
 """
 from __future__ import annotations
 
@@ -84,6 +86,7 @@ class EventStore:
     def ensure_indexes(self) -> "EventStore":
         self.events.create_index([("tenant", 1), ("stream", 1), ("version", 1)], unique=True, name="stream_version")
         self.events.create_index([("eid", 1)], unique=True, name="event_id")
+        self.events.create_index([("p", 1)], name="position")
         return self
 
     # ------------------------------------------------------------------ head
@@ -198,7 +201,7 @@ class EventStore:
             start = (self.head() if stale else self._guess_next() - 1) + 1
             docs = []
             for i, req in enumerate(batch):
-                doc = dict(req.docs[0], _id=start + i, version=req.expected + 1)
+                doc = dict(req.docs[0], _id=start + i, p=start + i, version=req.expected + 1)
                 docs.append(doc)
             try:
                 if len(docs) == 1:
@@ -253,7 +256,7 @@ class EventStore:
             else:
                 current = int(expected)
             start = self.head() + 1 if stale else self._guess_next()
-            docs = [dict(d, _id=start + i, version=current + 1 + i) for i, d in enumerate(req.docs)]
+            docs = [dict(d, _id=start + i, p=start + i, version=current + 1 + i) for i, d in enumerate(req.docs)]
             try:
                 if len(docs) == 1:
                     self.events.insert_one(docs[0])
@@ -312,25 +315,31 @@ class EventStore:
         """
         if not tenant:
             raise ValueError("read_all needs a tenant (or ALL_TENANTS for system readers)")
-        end = self.head() if until is None else min(until, self.head())
-        query: dict = {}
-        if tenant != ALL_TENANTS:
-            query["tenant"] = tenant
-        if types is not None:
-            query["type"] = {"$in": list(types)}
+        end = self.head() if until is None else until
+        wanted_types = set(types) if types is not None else None
         out: list[dict] = []
         lo = after
-        window = max(limit, 1)
         while lo < end and len(out) < limit:
-            hi = min(lo + window, end)
-            docs = list(self.events.find(dict(query, _id={"$gt": lo, "$lte": hi})))
-            docs.sort(key=lambda d: d["_id"])
-            out.extend(docs)
+            hi = min(lo + self.read_window, end)
+            docs = self._window(lo, hi)
             lo = hi
-            if not docs and not query:
-                break  # unfiltered window empty below head cannot happen (no gaps); stop defensively
-            window = min(window * 4, 100_000)
+            for doc in docs:
+                if (tenant == ALL_TENANTS or doc["tenant"] == tenant) and \
+                        (wanted_types is None or doc["type"] in wanted_types):
+                    out.append(doc)
         return [self._stored(d, upcast) for d in out[:limit]]
+
+    read_window = 1000
+
+    def _window(self, lo: int, hi: int) -> list[dict]:
+        """Every event with lo < position ≤ hi (positions have no gaps: exactly hi - lo documents)."""
+        docs = list(self.events.find({"p": {"$gt": lo, "$lte": hi}}))
+        if len(docs) != hi - lo:
+            missing = min(set(range(lo + 1, hi + 1)) - {d["_id"] for d in docs})
+            if self._exists(missing):  # written before the `p` field existed: the (slow) _id range finds them
+                docs = list(self.events.find({"_id": {"$gt": lo, "$lte": hi}}))
+        docs.sort(key=lambda d: d["_id"])
+        return docs
 
     def iter_all(self, tenant: str, after: int = 0, batch: int = 1000, types=None,
                  until: int | None = None) -> Iterator[StoredEvent]:

@@ -35,6 +35,10 @@ DEAD_LETTERS = "dead_letters"
 Handler = Callable[[StoredEvent, object], None]
 
 
+class _Moved(Exception):
+    """Another consumer of the same subscription advanced the checkpoint: re-poll from the new position."""
+
+
 class Subscription:
     def __init__(self, store: EventStore, db, service: str, name: str, types: list[str] | None,
                  handler: Handler, *, batch: int = 200, max_attempts: int = 5, backoff_s: float = 0.05,
@@ -78,23 +82,28 @@ class Subscription:
     def poll(self, until: int | None = None) -> int:
         """Process everything pending (up to ``until``); returns how many events were handled or parked."""
         total = 0
-        while True:
-            start = self.position()
-            end = self.store.head() if until is None else min(until, self.store.head())
-            if start >= end:
-                break
+        start = self.position()
+        head = self.store.head()
+        end = head if until is None else min(until, head)
+        while start < end:
             events = self.store.read_all(ALL_TENANTS, after=start, limit=self.batch, types=self.types, until=end)
             last = events[-1].position if len(events) == self.batch else end
             if not events:
                 self._save(end)
+                start = end
                 continue
-            if not self._run_batch(events, last):
+            outcome = self._run_batch(events, start, last)
+            if outcome == "moved":
+                start = self.position()
+                continue
+            if outcome == "failed":
                 for event in events:             # isolate the failing event(s), in order
                     self._run_one(event)
                 self._save(last)
+            start = last
             total += len(events)
             metrics.SUBSCRIPTION_PROCESSED.labels(self.service, self.name).inc(len(events))
-        metrics.SUBSCRIPTION_LAG.labels(self.service, self.name).set(self.lag())
+        metrics.SUBSCRIPTION_LAG.labels(self.service, self.name).set(max(0, head - start))
         return total
 
     def _in_txn(self, fn) -> None:
@@ -104,18 +113,30 @@ class Subscription:
         with self.db.client.start_session() as session:
             session.with_transaction(fn)
 
-    def _run_batch(self, events: list[StoredEvent], last: int) -> bool:
+    def _guard(self, session, expected: int) -> None:
+        """Inside the transaction: the checkpoint must still be where this batch starts. Reading it in the
+        transaction also makes a concurrent consumer's commit on it a write conflict (→ retry → _Moved)."""
+        if not self.transactional:
+            return
+        doc = self.checkpoints.find_one({"_id": self.key}, session=session)
+        if doc is None or int(doc["position"]) != expected:
+            raise _Moved()
+
+    def _run_batch(self, events: list[StoredEvent], start: int, last: int) -> str:
         def work(session):
+            self._guard(session, start)
             for event in events:
                 self._handle(event, session)
             self._save(last, session)
         try:
             self._in_txn(work)
-            return True
+            return "done"
+        except _Moved:
+            return "moved"
         except Exception as exc:  # noqa: BLE001 - retried one by one
             if len(events) == 1:
                 log.warning("subscription %s: event %s failed: %s", self.key, events[0].id, exc)
-            return False
+            return "failed"
 
     def _handle(self, event: StoredEvent, session) -> None:
         started = time.perf_counter()
@@ -125,16 +146,21 @@ class Subscription:
             metrics.HANDLER_SECONDS.labels(self.service, self.name).observe(time.perf_counter() - started)
 
     def _run_one(self, event: StoredEvent) -> None:
-        if event.position <= self.position():
-            return                                   # already applied (a concurrent consumer, or a retry)
         error = ""
         for attempt in range(self.max_attempts):
-            def work(session, event=event):
+            current = self.position()
+            if event.position <= current:
+                return                               # already applied (a concurrent consumer, or a retry)
+
+            def work(session, event=event, current=current):
+                self._guard(session, current)
                 self._handle(event, session)
                 self._save(event.position, session)
             try:
                 self._in_txn(work)
                 return
+            except _Moved:
+                continue
             except Exception as exc:  # noqa: BLE001
                 error = f"{type(exc).__name__}: {exc}"
                 metrics.HANDLER_FAILURES.labels(self.service, self.name).inc()

@@ -207,7 +207,19 @@ def test_personal_data_is_encrypted_and_crypto_shredded(store, mongo_db):
         assert shredded["author"] == "alice"
         assert reader.read_stream("city", "p2")[0].data["personal"] == {"gender": "male"}
     assert mongo_db.events.count_documents({}) == 4      # no event was updated or deleted (+ the notice)
+    # alice comes back: her new data gets a new key, her old data stays shredded
+    store.append("city", "p4", [NewEvent("TestProfiled", {"author": "alice", "personal": {"gender": "female"}})], 0)
+    assert fresh.read_stream("city", "p4")[0].data["personal"] == {"gender": "female"}
+    assert fresh.read_stream("city", "p1")[0].data["personal"] is None
     assert mongo_db.events.find_one({"stream": "p1"}) == raw
+
+
+def test_read_all_finds_events_stored_before_the_position_field(store, mongo_db):
+    store.append("city", "new", [ev(2)], 0)
+    mongo_db.events.insert_one({"_id": 2, "tenant": "city", "stream": "legacy", "version": 1, "eid": "legacy-2",
+                                "type": "TestHappened", "v": 2, "source": "testsvc", "time": "2026-01-01T00:00:00Z",
+                                "data": {"n": 1, "text": "x", "words": 1}})
+    assert [e.position for e in store.read_all(ALL_TENANTS, until=5)] == [1, 2]
 
 
 def test_agora_errors_cross_nameko_rpc_with_their_details():
@@ -240,3 +252,25 @@ def test_rebuild_empties_only_declared_collections(store, mongo_db):
     assert mongo_db.svc_secrets.count_documents({}) == 1 and mongo_db.svc_read.count_documents({}) == 0
     sub.poll()
     assert mongo_db.svc_read.count_documents({}) == 1
+
+
+def test_competing_consumers_of_one_subscription_apply_each_event_once(store, mongo_db):
+    """Two replicas running the same subscription: a non-idempotent $inc projection still counts exactly."""
+    from agora.subscriptions import Subscription
+
+    for i in range(600):
+        store.append("city", f"s{i}", [ev(i)], 0)
+
+    def consumer():
+        sub = Subscription(EventStore(mongo_db), mongo_db, "svc", "count", ["TestHappened"],
+                           lambda e, s: mongo_db.svc_count.update_one({"_id": "n"}, {"$inc": {"n": 1}}, upsert=True,
+                                                                      session=s), batch=25)
+        while sub.poll():
+            pass
+
+    mongo_db.svc_count.insert_one({"_id": "n", "n": 0})
+    threads = [threading.Thread(target=consumer) for _ in range(2)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert mongo_db.svc_count.find_one({"_id": "n"})["n"] == 600
+    assert mongo_db.subscription_checkpoints.find_one({"_id": "svc:count"})["position"] == 600

@@ -2,7 +2,8 @@
 error mapping (nothing appended on any error), projections via the store-driven subscription, OpenAPI."""
 import pytest
 import requests
-from nameko.exceptions import RemoteError
+import agora.nameko  # noqa: F401  (callers get AgoraErrors back, with their details)
+from agora import errors
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from agora.web import http_entrypoints_of
@@ -265,18 +266,14 @@ def test_rpc_change_status_is_idempotent_with_command_id(running, project, h, rp
     assert again == first and running.store.head() == head
     ev = running.store.get("cmd-42")
     assert ev.stream == f"idea-{idea}" and ev.data["to"] == "rejected" and ev.data["feedback_language"] == "nl"
-    with pytest.raises(RemoteError) as err:
+    with pytest.raises(errors.Conflict):
         rpc.change_status(T, idea, "accepted", "late", actor)
-    assert err.value.exc_type == "Conflict"
-    with pytest.raises(RemoteError) as err:
+    with pytest.raises(errors.Forbidden):
         rpc.change_status(T, idea, "accepted", "x", {"sub": "c", "roles": ["citizen"]})
-    assert err.value.exc_type == "Forbidden"
-    with pytest.raises(RemoteError) as err:
+    with pytest.raises(errors.Forbidden):
         rpc.change_status(T, idea, "accepted", "x", {"sub": "c", "tenant": "bruges", "roles": ["admin"]})
-    assert err.value.exc_type == "Forbidden"
-    with pytest.raises(RemoteError) as err:
+    with pytest.raises(errors.NotFound):
         rpc.change_status(T, "nope", "accepted", "x", actor)
-    assert err.value.exc_type == "NotFound"
     assert running.store.head() == head
 
 
@@ -292,18 +289,21 @@ def test_rpc_commands_and_idempotent_submit(running, project, rpc):
     p = rpc.create_project(T, "By RPC", ADMIN, phases=[{"kind": "voting", "start": iso(1), "end": iso(2)}],
                            command_id="proj-1")
     assert rpc.create_project(T, "By RPC", ADMIN, command_id="proj-1")["project_id"] == p["project_id"]
-    with pytest.raises(RemoteError) as err:
+    with pytest.raises(errors.Conflict):
         rpc.submit_idea(T, {"project_id": p["project_id"], "title": "t", "body": "b"}, alice)
-    assert err.value.exc_type == "Conflict"
-    with pytest.raises(RemoteError) as err:
+    with pytest.raises(errors.ValidationFailed):
         rpc.submit_idea(T, {"project_id": project, "title": "", "body": "b"}, alice)
-    assert err.value.exc_type == "ValidationFailed"
     def with_comments():
         try:
             d = rpc.get_idea(T, first["idea_id"])
-        except RemoteError as exc:          # NotFound until the board has caught up
-            assert exc.exc_type == "NotFound"
+        except errors.NotFound:             # until the board has caught up
             return None
         return d if d.get("comments") and d["comments"][0]["replies"] else None
     detail = eventually(with_comments)
     assert detail["comments"][0]["replies"][0]["body"] == "reply"
+
+
+def test_rpc_validation_errors_carry_the_failing_fields(running, project, rpc):
+    with pytest.raises(errors.ValidationFailed) as err:
+        rpc.submit_idea(T, {"project_id": project, "title": "", "body": "b"}, {"sub": "alice", "roles": ["citizen"]})
+    assert "title" in err.value.fields
