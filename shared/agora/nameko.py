@@ -56,18 +56,19 @@ def mongo_db(uri: str | None = None, name: str | None = None):
     return mongo_client(uri).get_database(name or settings().mongo_db)
 
 
-_stores: dict[tuple[str, str], EventStore] = {}
+_stores: dict[tuple[int, str], EventStore] = {}
 
 
-def process_store() -> EventStore:
-    """One EventStore per process and database: HTTP handlers and subscriptions share its head cache, group
-    commit and personal-key cache."""
-    cfg = settings()
-    key = (cfg.mongo_uri, cfg.mongo_db)
+def process_store(db=None) -> EventStore:
+    """One EventStore per process and database (default: the configured one): HTTP handlers and subscriptions
+    share its head cache, group commit and personal-key cache (a vote sealed by the HTTP handler is read back by
+    the subscriptions without a ``personal_keys`` round trip)."""
+    db = mongo_db() if db is None else db
+    key = (id(db.client), db.name)
     with _clients_lock:
         store = _stores.get(key)
     if store is None:
-        store = EventStore(mongo_db()).ensure_indexes()
+        store = EventStore(db).ensure_indexes()
         with _clients_lock:
             store = _stores.setdefault(key, store)
     return store

@@ -24,6 +24,7 @@ Same decisions as the reference :class:`budgets.mes._Run` (and pabutools 1.2.3);
 from __future__ import annotations
 
 from fractions import Fraction
+from math import gcd
 
 import numpy as np
 
@@ -105,6 +106,7 @@ class FastRun:
         self.price_slopes: list[Fraction] = []
         self.rhos: list[Fraction] = []
         self.poor: list[np.ndarray] = []  # per step: supporters paying their whole budget (alive or not)
+        self.emptied: list[np.ndarray] = []  # per step: rich supporters whose budget was exactly the price
 
     # ---------------------------------------------------------------- exact helpers
     def _weights(self, ballots: np.ndarray) -> tuple[int, np.ndarray]:
@@ -212,7 +214,10 @@ class FastRun:
                 n = int(prep.supp_m[j][pos])
                 remaining -= n * value
                 left -= n
-            if q is None and left > 0:
+            if q is None and left == 0:
+                if remaining > 0:  # every supporter counted exactly: the total is below the cost
+                    return None
+            elif q is None:
                 q = remaining / left
             if q is not None and q > 0 and abs(float(q) - q_f) <= 1e-6 * q_f:
                 poor = sure_poor.copy()
@@ -283,11 +288,12 @@ class FastRun:
         self.price_slopes.append(qe)
         self.rhos.append(rho)
         self.poor.append(poor_b)
+        self.emptied.append(np.array(emptied, dtype=np.int64))
         payers = idx[self.alive[idx]]
         self.fb[rich_b] -= q_f
         if self.parametric:
             self.fe[rich_b] -= float(qe)
-        gone = np.concatenate([poor_b, np.array(emptied, dtype=np.int64)])
+        gone = np.concatenate([poor_b, self.emptied[-1]])
         self.alive[gone] = False
         self.fb[gone] = 0.0
         if self.parametric:
@@ -333,51 +339,46 @@ class FastRun:
 
     # ---------------------------------------------------------------- explanations (final run only)
     def payments(self) -> dict[int, list[tuple[Fraction, int]]]:
-        """Per bought project: ``[(amount, voters)]`` descending, as the reference implementation."""
+        """Per bought project: ``[(amount, voters)]`` descending, as the reference implementation.
+
+        Amounts are handled as integer numerators over the common denominator of the starting budget and
+        every price (cheap exact sums, hashing and sorting), turned into fractions at the end.
+        """
         prep = self.prep
+        den = self.b0.denominator
+        for q in self.prices:
+            den = den * q.denominator // gcd(den, q.denominator)
+        start = self.b0.numerator * (den // self.b0.denominator)
+        scaled = [q.numerator * (den // q.denominator) for q in self.prices]
         out = {}
         alive = np.ones(len(prep.mult), dtype=bool)
         for s, j in enumerate(self.steps):
             idx = prep.supp[j]
-            q = self.prices[s]
             poor_b = self.poor[s]
-            pays: dict[Fraction, int] = {}
+            pays: dict[int, int] = {}
             n_rich = int(prep.mult[idx].sum() - prep.mult[poor_b].sum())
             if n_rich:
-                pays[q] = n_rich
+                pays[scaled[s]] = n_rich
             if poor_b.size:
-                sub = prep.approves[np.ix_(poor_b, self.steps[:s])] if s else np.zeros((len(poor_b), 0), bool)
-                cache: dict[bytes, Fraction] = {}
-                for r, u in enumerate(poor_b.tolist()):
-                    if not alive[u]:
-                        val = Fraction(0)
-                    else:
-                        key = sub[r].tobytes()
-                        val = cache.get(key)
-                        if val is None:
-                            val = self.b0 - sum((self.prices[t] for t in np.flatnonzero(sub[r]).tolist()),
-                                                Fraction(0))
-                            cache[key] = val
-                    pays[val] = pays.get(val, 0) + int(prep.mult[u])
-            # rich voters that paid exactly their budget, and the poor, have nothing left
+                dead = ~alive[poor_b]
+                n_dead = int(prep.mult[poor_b[dead]].sum())
+                if n_dead:
+                    pays[0] = pays.get(0, 0) + n_dead
+                live = poor_b[~dead]
+                if live.size:  # equal payment histories -> equal budgets: one exact value per history
+                    sub = prep.approves[np.ix_(live, self.steps[:s])] if s else np.zeros((live.size, 0), bool)
+                    rows, inverse = np.unique(np.packbits(sub, axis=1), axis=0, return_inverse=True)
+                    inverse = inverse.reshape(-1)
+                    weight = np.bincount(inverse, weights=prep.mult_f[live], minlength=len(rows))
+                    first = np.zeros(len(rows), dtype=np.int64)
+                    first[inverse[::-1]] = np.arange(live.size)[::-1]
+                    for g in range(len(rows)):
+                        val = start - sum([scaled[t] for t in np.flatnonzero(sub[first[g]]).tolist()])
+                        pays[val] = pays.get(val, 0) + int(round(weight[g]))
             alive[poor_b] = False
-            if s + 1 < len(self.steps) or True:
-                rich_b = idx[~np.isin(idx, poor_b)]
-                alive[rich_b[~self.alive[rich_b] & alive[rich_b] & self._emptied_at(rich_b, s)]] = False
-            out[j] = sorted(pays.items(), reverse=True)
+            alive[self.emptied[s]] = False
+            out[j] = [(Fraction(num, den), n) for num, n in sorted(pays.items(), reverse=True)]
         return out
-
-    def _emptied_at(self, ballots: np.ndarray, s: int) -> np.ndarray:
-        """Mask: ballots (rich at step ``s``) whose exact budget after step ``s`` is 0."""
-        if ballots.size == 0:
-            return np.zeros(0, dtype=bool)
-        sub = self.prep.approves[np.ix_(ballots, self.steps[: s + 1])]
-        res = np.zeros(len(ballots), dtype=bool)
-        cands = np.flatnonzero(~self.alive[ballots])
-        for r in cands.tolist():
-            val = self.b0 - sum((self.prices[t] for t in np.flatnonzero(sub[r]).tolist()), Fraction(0))
-            res[r] = val == 0
-        return res
 
     def budget_left(self, j: int) -> Fraction:
         """Exact remaining budget of project ``j``'s supporters at the end of the run."""

@@ -33,6 +33,7 @@ from typing import Sequence
 
 import numpy as np
 
+from budgets._mes_fast import FastRun, Prepared
 from budgets.approvals import ApprovalProfile
 
 _REL_TOL = 1e-7
@@ -49,6 +50,8 @@ class MesRun:
     payments: dict[int, list[tuple[Fraction, int]]] = field(default_factory=dict)
     voter_class: np.ndarray | None = None
     class_budgets: list[Fraction] | None = None
+    budget_left: dict[int, Fraction] | None = None
+    state: object = None  # fast run state, for the explanations of the returned run
 
     def total_cost(self, costs: Sequence[Fraction]) -> Fraction:
         return sum((costs[j] for j in self.selected), Fraction(0))
@@ -259,8 +262,8 @@ class _Run:
         return self.result
 
 
-def mes_once(prof: ApprovalProfile, voter_budget: Fraction, tie_rank: np.ndarray,
-             parametric: bool = False) -> tuple[MesRun, int]:
+def mes_once_reference(prof: ApprovalProfile, voter_budget: Fraction, tie_rank: np.ndarray,
+                       parametric: bool = False) -> tuple[MesRun, int]:
     """One MES run with the given starting budget per voter (projects with cost 0 are bought up front).
 
     Returns the run and ``kept``: with ``parametric``, the same outcome is guaranteed for every starting budget
@@ -274,6 +277,36 @@ def mes_once(prof: ApprovalProfile, voter_budget: Fraction, tie_rank: np.ndarray
     return run, (state.kept if parametric else 0)
 
 
+def mes_once(prof: ApprovalProfile, voter_budget: Fraction, tie_rank: np.ndarray,
+             parametric: bool = False, prep: Prepared | None = None) -> tuple[MesRun, int]:
+    """:func:`mes_once_reference` with the fast implementation (:mod:`budgets._mes_fast`): same decisions.
+
+    Returns the run and ``kept`` (with ``parametric``, the same outcome is guaranteed for every starting
+    budget ``voter_budget + t`` with integer ``0 <= t <= kept``; else 0).  Payments and the supporters'
+    budgets left are filled in by :func:`explain` (only the returned run of a completion needs them).
+    """
+    prep = prep or Prepared(prof)
+    eligible = (prof.supporters > 0) & np.array([c > 0 for c in prof.costs], dtype=bool)
+    free = [j for j in range(prof.n_projects) if prof.supporters[j] > 0 and prof.costs[j] == 0]
+    state = FastRun(prep, Fraction(voter_budget), eligible, tie_rank, parametric).run()
+    run = MesRun(voter_budget=Fraction(voter_budget), selected=free + list(state.steps),
+                 rho=dict(zip(state.steps, state.rhos)), price=dict(zip(state.steps, state.prices)),
+                 state=state)
+    return run, (min(state.kept, _FOREVER) if parametric else 0)
+
+
+def explain(prof: ApprovalProfile, run: MesRun) -> MesRun:
+    """Fill ``run.payments`` and ``run.budget_left`` (supported, unselected projects) of a fast run."""
+    state = run.state
+    if state is None or run.budget_left is not None:
+        return run
+    run.payments = state.payments()
+    chosen = set(run.selected)
+    run.budget_left = {j: state.budget_left(j) for j in range(prof.n_projects)
+                       if j not in chosen and prof.supporters[j] > 0}
+    return run
+
+
 def equal_shares(
     prof: ApprovalProfile,
     budget: Fraction,
@@ -281,12 +314,23 @@ def equal_shares(
     completion: str | None = None,
     increment: Fraction = Fraction(1),
     progress=None,
+    reference: bool = False,
 ) -> MesRun:
     """MES on ``prof`` for a round of ``budget``; ``completion`` is ``None``, ``"add1"`` or ``"exhaust"``.
 
     ``tie_rank[j]`` is project ``j``'s position in the tie-breaking order (smaller wins).  ``progress``, if
-    given, is called with the current per-voter budget before every rerun.
+    given, is called with the current per-voter budget before every rerun.  ``reference=True`` uses the
+    original class-based implementation (tests compare both).
     """
+    if reference:
+        once = lambda vb, par: mes_once_reference(prof, vb, tie_rank, par)  # noqa: E731
+        return _completion(prof, budget, completion, increment, progress, once)
+    prep = Prepared(prof) if prof.n_voters else None
+    once = lambda vb, par: mes_once(prof, vb, tie_rank, par, prep)  # noqa: E731
+    return explain(prof, _completion(prof, budget, completion, increment, progress, once))
+
+
+def _completion(prof: ApprovalProfile, budget: Fraction, completion, increment, progress, once) -> MesRun:
     if completion not in (None, "add1", "exhaust"):
         raise ValueError(f"unknown MES completion {completion!r}")
     if prof.n_voters == 0:
@@ -294,16 +338,24 @@ def equal_shares(
     costs = prof.costs
     per_voter = Fraction(budget) / prof.n_voters
     parametric = completion is not None and increment == 1
-    run, kept = mes_once(prof, per_voter, tie_rank, parametric)
+    run, kept = once(per_voter, parametric)
     if completion is None:
         return run
     eligible = [j for j in range(prof.n_projects) if prof.supporters[j] > 0 and costs[j] > 0]
     bound = Fraction(budget) * (prof.n_voters + 1) / prof.n_voters
     previous = MesRun(voter_budget=per_voter, selected=[])
+
+    def last_before(run_: MesRun, next_budget: Fraction) -> MesRun:
+        # skipped budgets give the same outcome as ``run_``; report the run at the last budget before
+        # ``next_budget`` -- exactly what the plain one-increment-at-a-time loop returns (independent of skips)
+        if next_budget - increment == run_.voter_budget:
+            return run_
+        return once(next_budget - increment, False)[0]
+
     while True:
         spent = run.total_cost(costs)
         if spent > budget:
-            return previous
+            return last_before(previous, per_voter)
         chosen = set(run.selected)
         left = [j for j in eligible if j not in chosen]
         if not left:
@@ -317,7 +369,7 @@ def equal_shares(
         skip = min(kept, int((bound - per_voter) // increment)) if kept else 0
         per_voter += increment * (skip + 1)
         if per_voter > bound:
-            return run
+            return last_before(run, per_voter)
         if progress is not None:
             progress(per_voter)
-        run, kept = mes_once(prof, per_voter, tie_rank, parametric)
+        run, kept = once(per_voter, parametric)

@@ -182,15 +182,22 @@ def _mes_explanations(prof: ApprovalProfile, run: MesRun) -> dict[int, dict]:
                 "max_payment": format_amount(run.price[j]),
                 "payments": [[format_amount(a), n] for a, n in run.payments[j]],
             }
-    if run.voter_class is None:
+    if run.budget_left is not None:
+        budget_left = run.budget_left
+    elif run.voter_class is not None:  # reference implementation
+        counts = prof.class_counts(run.voter_class, len(run.class_budgets))
+        budget_left = {}
+        for j in range(prof.n_projects):
+            col = counts[:, j]
+            budget_left[j] = sum((run.class_budgets[k] * int(round(col[k])) for k in np.flatnonzero(col > 0.5)),
+                                 Fraction(0))
+    else:
         return out
-    counts = prof.class_counts(run.voter_class, len(run.class_budgets))
     chosen = set(run.selected)
     for j in range(prof.n_projects):
         if j in chosen or prof.supporters[j] == 0:
             continue
-        col = counts[:, j]
-        left = sum((run.class_budgets[k] * int(round(col[k])) for k in np.flatnonzero(col > 0.5)), Fraction(0))
+        left = budget_left[j]
         out[j] = {"supporters_budget_left": format_amount(left),
                   "reason": "supporters' remaining budget is below the cost" if left < prof.costs[j]
                   else "supporters' money was spent on projects with better value for money first"}

@@ -4,12 +4,11 @@ expected version → retry on conflict) over the event store and the context pro
 Hot path of a vote (``PUT …/reaction``), in store round trips: the citizen's aggregate comes from an in-process
 cache (the store's expected-version check is the safety net, see :class:`AggregateCache`), the idea and the
 project's phases from a short-lived cache, and the append joins the store's group commit. One
-:class:`~agora.store.EventStore` per process (:func:`process_store`) is shared by the HTTP handlers, the
+:class:`~agora.store.EventStore` per process (:func:`agora.nameko.process_store`) is shared by the HTTP handlers, the
 projections and the subscriptions, so its personal-key cache and its cached head serve all of them."""
 from __future__ import annotations
 
 import random
-import threading
 import time as _time
 from collections import OrderedDict
 from datetime import datetime, timezone
@@ -19,7 +18,7 @@ from nameko.extensions import DependencyProvider
 from agora.errors import ConcurrencyError, Conflict, NotFound
 from agora.events.envelope import NewEvent
 from agora.logs import current_correlation
-from agora.nameko import SubscriptionEntrypoint, mongo_db
+from agora.nameko import mongo_db, process_store, subscribe  # noqa: F401  (subscribe: used by service.py)
 from agora.store import EventStore
 from votes import domain as d
 from votes import projections as p
@@ -30,35 +29,6 @@ install_from_env()
 MAX_ATTEMPTS = 60
 
 
-_store_lock = threading.Lock()
-_stores: dict = {}
-
-
-def process_store(db=None) -> EventStore:
-    """The process's EventStore for ``db`` (default: the configured database), created once.
-
-    Sharing it matters for speed, not correctness: its personal-key vault caches the key sealed by the HTTP
-    handler, so the subscriptions that read the vote back need no ``personal_keys`` round trip, and its cached
-    head is advanced by every local append, so ``head()`` costs one probe instead of a search."""
-    db = mongo_db() if db is None else db
-    key = (id(db.client), db.name)
-    with _store_lock:
-        store = _stores.get(key)
-        if store is None:
-            store = _stores[key] = EventStore(db).ensure_indexes()
-        return store
-
-
-class SharedStoreSubscription(SubscriptionEntrypoint):
-    """``agora.nameko.subscribe`` whose engine reads through :func:`process_store` (same behaviour: checkpoint
-    transaction, retries, parking; only the EventStore instance — hence its caches — is shared)."""
-
-    def setup(self):
-        super().setup()
-        self.subscription.store = process_store()
-
-
-subscribe = SharedStoreSubscription.decorator
 
 
 class AggregateCache:
