@@ -3,7 +3,8 @@
 | variable | default |
 |---|---|
 | AGORA_MONGO_URI | mongodb://127.0.0.1:27017/?retryWrites=false&directConnection=true |
-| AGORA_MONGO_DB | agora |
+| AGORA_MONGO_DB | agora (read side: projections, checkpoints, keys) |
+| AGORA_EVENTS_DB | = AGORA_MONGO_DB (the event log's database; production puts it apart, append-only by role) |
 | AGORA_AMQP_URI | amqp://guest:guest@127.0.0.1:5672/ |
 | AGORA_HTTP_PORT | 8000 |
 | AGORA_JWT_SECRET | a development secret (set a real one in production) |
@@ -32,6 +33,7 @@ def _env(name: str, default: str) -> str:
 class Settings:
     mongo_uri: str = field(default_factory=lambda: _env("AGORA_MONGO_URI", DEFAULT_MONGO_URI))
     mongo_db: str = field(default_factory=lambda: _env("AGORA_MONGO_DB", "agora"))
+    events_db: str = field(default_factory=lambda: _env("AGORA_EVENTS_DB", _env("AGORA_MONGO_DB", "agora")))
     amqp_uri: str = field(default_factory=lambda: _env("AGORA_AMQP_URI", DEFAULT_AMQP_URI))
     http_port: int = field(default_factory=lambda: int(_env("AGORA_HTTP_PORT", "8000")))
     jwt_secret: str = field(default_factory=lambda: _env("AGORA_JWT_SECRET", DEV_JWT_SECRET))

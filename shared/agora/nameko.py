@@ -68,7 +68,8 @@ def process_store(db=None) -> EventStore:
     with _clients_lock:
         store = _stores.get(key)
     if store is None:
-        store = EventStore(db).ensure_indexes()
+        events_db = db.client.get_database(settings().events_db) if db.name == settings().mongo_db else db
+        store = EventStore(db, events_db=events_db).ensure_indexes()
         with _clients_lock:
             store = _stores.setdefault(key, store)
     return store

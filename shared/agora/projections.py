@@ -18,12 +18,12 @@ import sys
 
 from agora.config import settings
 from agora.relay import CHECKPOINTS as RELAY_CHECKPOINTS
-from agora.store import EventStore, connect
+from agora.store import EventStore, open_store
 from agora.subscriptions import CHECKPOINTS, DEAD_LETTERS
 
 
-def status(db) -> dict:
-    head = EventStore(db).head()
+def status(db, store: EventStore | None = None) -> dict:
+    head = (store or EventStore(db)).head()
     subs = [{"subscription": d["_id"], "position": d["position"], "lag": max(0, head - d["position"])}
             for d in db[CHECKPOINTS].find()]
     relay = [{"relay": d["_id"], "position": d["position"], "lag": max(0, head - d["position"])}
@@ -66,9 +66,10 @@ def main(argv=None) -> int:
     dl.add_argument("--service")
     args = parser.parse_args(argv)
     cfg = settings()
-    db = connect(cfg.mongo_uri, cfg.mongo_db)
+    store = open_store(cfg)
+    db = store.db
     if args.cmd == "status":
-        print(json.dumps(status(db), indent=2))
+        print(json.dumps(status(db, store), indent=2))
     elif args.cmd == "rebuild":
         if not args.yes:
             if not sys.stdin.isatty():

@@ -32,11 +32,10 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pika
-import pymongo
 
 from agora import logs, metrics
 from agora.config import settings
-from agora.store import ALL_TENANTS, EventStore
+from agora.store import ALL_TENANTS, EventStore, open_store
 
 log = logging.getLogger("agora.relay")
 CHECKPOINTS = "relay_checkpoints"
@@ -269,8 +268,7 @@ def main(argv=None) -> int:
     parser.add_argument("--name", default="relay", help="checkpoint/lease name (one relay per name)")
     args = parser.parse_args(argv)
     logs.setup("relay", cfg.log_level)
-    client = pymongo.MongoClient(cfg.mongo_uri, serverSelectionTimeoutMS=5000)
-    store = EventStore(client.get_database(cfg.mongo_db)).ensure_indexes()
+    store = open_store(cfg)
     relay = Relay(store, cfg.amqp_uri, name=args.name, window=args.window, batch=args.batch)
     if args.http_port:
         _OpsHandler.relay = relay

@@ -66,10 +66,13 @@ class EventStore:
     """The event store. Thread-safe (and green-thread safe under eventlet)."""
 
     def __init__(self, db: pymongo.database.Database, *, journal: bool = True, group_commit: bool = True,
-                 max_batch: int = 256):
+                 max_batch: int = 256, events_db: pymongo.database.Database | None = None):
+        """``db`` holds the read side (personal keys, relay and subscription state); ``events_db`` (default: the
+        same) holds the log, so that production can make it append-only by role (insert + find only)."""
         self.db = db
-        wc = WriteConcern(w=db.write_concern.document.get("w", 1) or 1, j=journal)
-        self.events = db.get_collection(EVENTS, write_concern=wc)
+        events_db = db if events_db is None else events_db
+        wc = WriteConcern(w=events_db.write_concern.document.get("w", 1) or 1, j=journal)
+        self.events = events_db.get_collection(EVENTS, write_concern=wc)
         self.client = db.client
         self.vault = PersonalVault(db)
         self.group_commit = group_commit
@@ -403,6 +406,14 @@ def _dup_key(exc: Exception) -> str | None:
     if "version" in pattern or "stream_version" in msg:
         return "version"
     return "_id"
+
+
+def open_store(settings_=None) -> "EventStore":
+    """The EventStore for the configured AGORA_MONGO_URI / AGORA_MONGO_DB / AGORA_EVENTS_DB."""
+    from agora.config import settings
+    cfg = settings_ or settings()
+    db = connect(cfg.mongo_uri, cfg.mongo_db)
+    return EventStore(db, events_db=db.client.get_database(cfg.events_db)).ensure_indexes()
 
 
 def connect(uri: str, db_name: str, **kwargs) -> pymongo.database.Database:

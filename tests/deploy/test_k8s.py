@@ -44,6 +44,7 @@ from sync_scaledobjects import queues_from_code  # noqa: E402  (the queues each 
 # deployment -> (python package, subscription queues it consumes), read from the services' @subscribe declarations
 SERVICES = {dep: (pkg, set(queues)) for (dep, queues), pkg in
             zip(sorted(queues_from_code().items()), [FOLDERS[d] for d in sorted(FOLDERS)])}
+EVENTS_DB = "agora_events"
 CONSUMERS = {name for name, (_, queues) in SERVICES.items() if queues}
 
 CRD_SCHEMAS = {  # (apiVersion, kind) -> schema file
@@ -320,6 +321,9 @@ def test_agora_pods_are_default_deny(target):
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_event_store_user_may_insert_and_find_but_never_update_or_remove(target):
+    """The log's database (AGORA_EVENTS_DB) is append-only for the app; the read side (AGORA_MONGO_DB) is not."""
+    config = next(c for c in objs(target, "ConfigMap") if "AGORA_EVENTS_DB" in c.get("data", {}))["data"]
+    assert config["AGORA_EVENTS_DB"] == EVENTS_DB != config["AGORA_MONGO_DB"]
     (mongo,) = objs(target, "MongoDBCommunity")
     spec = mongo["spec"]
     assert spec["type"] == "ReplicaSet" and spec["members"] >= 3
@@ -334,7 +338,7 @@ def test_event_store_user_may_insert_and_find_but_never_update_or_remove(target)
         for priv in role["privileges"]:
             res = priv["resource"]
             covers_events = res.get("anyResource") or (
-                res.get("db") in ("agora", "") and res.get("collection") in ("events", ""))
+                res.get("db") in (EVENTS_DB, "") and res.get("collection") in ("events", ""))
             if covers_events:
                 on_events |= set(priv["actions"])
     assert {"insert", "find"} <= on_events

@@ -41,19 +41,22 @@ def platform(tmp_path_factory):
     server = SecantusServer()
     vhost = Vhost()
     db_name = "e2e"
+    events_db = "e2e_events"     # as in production: the log in its own (append-only by role) database
     with ExitStack() as stack:
         stack.callback(server.stop)
         stack.callback(vhost.delete)
-        stack.enter_context(run_relay(server.uri, db_name, vhost.uri))
+        stack.enter_context(run_relay(server.uri, db_name, vhost.uri, AGORA_EVENTS_DB=events_db))
         urls = {}
         for name, module in SERVICES:
             config = ROOT / "services" / name / "config.yaml"
             proc = stack.enter_context(run_service(module, server.uri, db_name, vhost.uri,
                                                    config=str(config) if config.exists() else None,
-                                                   AGORA_SERVICE_NAME=name, AGORA_ANALYTICS_MIN_IDEAS=5))
+                                                   AGORA_SERVICE_NAME=name, AGORA_ANALYTICS_MIN_IDEAS=5,
+                                                   AGORA_EVENTS_DB=events_db))
             urls[name] = proc.url
         seeded = demo_city.seed(urls, TENANT, citizens=80)
-        yield {"urls": urls, "seeded": seeded, "db": pymongo.MongoClient(server.uri)[db_name]}
+        client = pymongo.MongoClient(server.uri)
+        yield {"urls": urls, "seeded": seeded, "db": client[db_name], "events_db": client[events_db]}
 
 
 def admin():
@@ -96,8 +99,9 @@ def test_analytics_sees_the_demo_city(platform):
 
 
 def test_no_personal_data_reaches_the_broker_or_plain_event_documents(platform):
-    db = platform["db"]
-    raw = db.events.find_one({"type": "IdeaSubmitted"})
+    db, events_db = platform["db"], platform["events_db"]
+    assert "events" not in db.list_collection_names(), "the log lives only in AGORA_EVENTS_DB"
+    raw = events_db.events.find_one({"type": "IdeaSubmitted"})
     assert set(raw["data"]["personal"]) == {"_enc", "_kid"}
-    store = EventStore(db)
+    store = EventStore(db, events_db=events_db)
     assert store.read_stream(TENANT, raw["stream"])[0].data["personal"]["consent"] is True

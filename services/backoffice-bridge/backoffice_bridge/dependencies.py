@@ -613,8 +613,9 @@ class BridgeApp(DependencyProvider):
     """Injects the :class:`Bridge` (one per container; indexes ensured at start)."""
 
     def setup(self):
-        from agora.nameko import mongo_db
         import eventlet
+
+        from agora.nameko import mongo_db, process_store
 
         def spawn_all(fns):
             pool = eventlet.GreenPool(20)
@@ -623,7 +624,7 @@ class BridgeApp(DependencyProvider):
             pool.waitall()
 
         db = mongo_db()
-        self.bridge = Bridge(EventStore(db).ensure_indexes(), db, spawn_all=spawn_all).ensure_indexes()
+        self.bridge = Bridge(process_store(db), db, spawn_all=spawn_all).ensure_indexes()
 
     def get_dependency(self, worker_ctx):
         return self.bridge

@@ -81,8 +81,10 @@ def _steps_kept(a: np.ndarray, b: np.ndarray, tol_a: np.ndarray, tol_b: np.ndarr
     a_low = a - tol_a
     if np.any(a_low <= 0):
         return 0
-    with np.errstate(divide="ignore", over="ignore"):
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         limit = np.floor(a_low / (np.maximum(-b, 0.0) + tol_b)).min()
+    if np.isnan(limit):
+        return 0
     return int(min(limit, _FOREVER))
 
 
@@ -200,8 +202,11 @@ class _Run:
             low0 = (cost - (cs * bs * poor).sum(0)) / rich / cost
             low_e = -(cs * es * poor).sum(0) / rich / cost
         rho0, rho_e = float(rho_j), float(price_slope / self.prof.costs[j])
+        has_rich = rich > 0.5  # without rich supporters there is no bound (was NaN: crashed _steps_kept)
+        if not has_rich.all():
+            self._keep(0)
+        low0, low_e = low0[has_rich], low_e[has_rich]
         gap, gap_e = low0 - rho0, low_e - rho_e
-        gap = np.where(rich > 0.5, gap, 0.0)
         self._keep(_steps_kept(gap, np.nan_to_num(gap_e), 1e-9 * (np.abs(low0) + abs(rho0)),
                                1e-9 * (np.abs(low_e) + abs(rho_e)) + 1e-300))
 

@@ -22,12 +22,12 @@ def main(argv=None) -> int:
     sim.add_argument("--limit", type=int, default=5)
     args = parser.parse_args(argv)
     try:
-        from agora.nameko import mongo_db
-        from agora.store import EventStore
+        from agora.store import open_store
         from ideas import projections
-        db = mongo_db()
+        store = open_store()
+        db = store.db
         if args.cmd == "rebuild":
-            n = projections.rebuild(EventStore(db).ensure_indexes(), db)
+            n = projections.rebuild(store, db)
             print(f"rebuilt the ideas read models from {n} events", file=sys.stderr)
         else:
             from ideas.similarity import SimilarityIndex

@@ -22,7 +22,7 @@ from agora.config import settings
 from agora.errors import ConcurrencyError, Conflict, Forbidden, ValidationFailed
 from agora.events.envelope import NewEvent
 from agora.logs import current_correlation
-from agora.nameko import mongo_db
+from agora.nameko import mongo_db, process_store
 from agora.store import EventStore
 
 from ideas import domain, projections, schemas
@@ -335,7 +335,7 @@ class IdeasApp(DependencyProvider):
     """
 
     def setup(self):
-        self.store = EventStore(mongo_db()).ensure_indexes()
+        self.store = process_store()
         self.db = mongo_db()
         projections.ensure_indexes(self.db)
         wf = self.container.config.get("IDEAS_WORKFLOW")

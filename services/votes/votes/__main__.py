@@ -18,12 +18,10 @@ def main(argv=None) -> int:
     rb.add_argument("projection", choices=["tallies", "context"])
     args = parser.parse_args(argv)
     try:
-        from agora.config import settings
-        from agora.store import EventStore, connect
+        from agora.store import open_store
         from votes.projections import rebuild
-        cfg = settings()
-        db = connect(cfg.mongo_uri, cfg.mongo_db)
-        n = rebuild(EventStore(db).ensure_indexes(), db, args.projection)
+        store = open_store()
+        n = rebuild(store, store.db, args.projection)
     except Exception as exc:  # noqa: BLE001 - one line, exit 2
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
