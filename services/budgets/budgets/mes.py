@@ -18,12 +18,17 @@ Semantics (identical to pabutools 1.2.3 ``method_of_equal_shares(sat_class=Cost_
 * deliberate deviation: a supported project of cost 0 is bought up front (pabutools' ``Cost_Sat`` gives it
   utility 0 and never buys it).
 
-Speed: a voter's budget only depends on which bought projects it supports, so voters are kept in *classes*
-of equal exact budget (merged whenever two classes reach the same budget).  Each step computes every
-project's ``rho`` with a vectorised float64 pass over (class x project) counts -- using
+Implementations: :func:`mes_once` (used by :func:`equal_shares`) is the fast one of :mod:`budgets._mes_fast`
+(per-ballot float screen, lazy ``rho`` updates, exact budgets as integer combinations of the prices);
+:func:`mes_once_reference` (``equal_shares(..., reference=True)``) is the original class-based one, kept as
+the oracle of ``tests/unit/test_mes_fast.py``.  The reference keeps voters in *classes* of equal exact
+budget, computes every project's ``rho`` with a vectorised float64 pass over (class x project) counts --
 ``q = max_k (c - S_<k) / (N - N_<k)`` over the classes sorted by budget -- and then recomputes, with exact
-``Fraction`` arithmetic, only the few projects within a tiny tolerance of the float minimum (and affordability
-only where the float sum is borderline).  All decisions are therefore exact.
+``Fraction`` arithmetic, only the few projects within a tiny tolerance of the float minimum (and
+affordability only where the float sum is borderline).  In both, all decisions are exact.
+
+The completions may skip budgets whose outcome is provably unchanged (``kept``); the run they report
+(``voter_budget``, prices, payments) is nevertheless always the one of the plain one-increment-at-a-time loop.
 """
 from __future__ import annotations
 
