@@ -25,7 +25,8 @@ def _parser() -> argparse.ArgumentParser:
     out.add_argument("--rule", choices=RULES, help="counting rule (default: the file's META 'rule')")
     out.add_argument("--tie-breaking", default="cost,votes,id",
                      help="comma-separated criteria among cost,-cost,votes,score,id (default: %(default)s)")
-    out.add_argument("--threshold", help="minimal score for greedy-threshold (default: META min_project_score_threshold)")
+    out.add_argument("--threshold",
+                     help="minimal score for greedy-threshold (default: META min_project_score_threshold)")
     out.add_argument("--json", action="store_true", help='print {"selected": [ids], "total_cost": number}')
     out.add_argument("--details", action="store_true", help="with --json: include per-project results")
     exp = sub.add_parser("export", help="re-export a .pb file in canonical form (validates it)",

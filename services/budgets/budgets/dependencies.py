@@ -39,7 +39,7 @@ from agora.errors import BadRequest, ConcurrencyError, Conflict, Forbidden, NotF
 from agora.events import registry
 from agora.events.envelope import NewEvent, now_iso
 from agora.logs import current_correlation
-from agora.nameko import mongo_db
+from agora.nameko import mongo_db, process_store
 from agora.store import ANY, EventStore
 from budgets import domain as dm
 
@@ -232,14 +232,15 @@ def load_round_with_ballots(db, store, tenant: str, round_id: str, until: int | 
 
 
 def count_job(conn, mongo_uri: str, db_name: str, tenant: str, round_id: str, until: int, rule: str,
-              tie_breaking, threshold) -> None:
+              tie_breaking, threshold, events_db_name: str | None = None) -> None:
     """Runs in a spawned worker process: load the round and its ballots, count, send ``("ok", Outcome,
     ballots)`` or ``("error", kind, message)`` through ``conn``."""
     try:
         from agora.store import connect
         from budgets.rules import count
         db = connect(mongo_uri, db_name)
-        round_ = load_round_with_ballots(db, EventStore(db), tenant, round_id, until)
+        store = EventStore(db, events_db=db.client.get_database(events_db_name or db_name))
+        round_ = load_round_with_ballots(db, store, tenant, round_id, until)
         outcome = count(round_.to_instance(), rule, tie_breaking=tie_breaking, threshold=threshold)
         conn.send(("ok", outcome, len(round_.ballots)))
     except (ValueError, dm.DomainError) as exc:
@@ -258,7 +259,8 @@ def count_in_process(tenant: str, round_id: str, until: int, rule: str, tie_brea
     ctx = multiprocessing.get_context("spawn")
     receiver, sender = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=count_job, args=(sender, cfg.mongo_uri, cfg.mongo_db, tenant, round_id, until, rule,
-                                               None if tie_breaking is None else list(tie_breaking), threshold),
+                                               None if tie_breaking is None else list(tie_breaking), threshold,
+                                               cfg.events_db),
                        daemon=True, name=f"budgets-count-{round_id}")
     proc.start()
     sender.close()
@@ -748,7 +750,7 @@ class BudgetsDep(DependencyProvider):
     def setup(self):
         db = mongo_db()
         registry.all_types()                         # load the catalog before any tpool thread validates
-        self.app = Budgets(EventStore(db).ensure_indexes(), db)
+        self.app = Budgets(process_store(db), db)   # the process's store (event log in AGORA_EVENTS_DB)
         ensure_indexes(db)
 
     def get_dependency(self, worker_ctx):

@@ -60,7 +60,7 @@ Event shapes (``{"type": ..., "data": {...}}``; amounts are exact decimal string
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Iterable, Mapping
 
@@ -296,9 +296,11 @@ class BudgetRound:
             errors.append(BallotError("too_few_points_for_project", f"at least {low} point(s) per project"))
         total = sum(points)
         if c.get("max_total_points") is not None and total > c["max_total_points"]:
-            errors.append(BallotError("too_many_points", f"at most {c['max_total_points']} points in total, got {total}"))
+            errors.append(BallotError("too_many_points",
+                                      f"at most {c['max_total_points']} points in total, got {total}"))
         if c.get("min_total_points") is not None and total < c["min_total_points"]:
-            errors.append(BallotError("too_few_points", f"at least {c['min_total_points']} points in total, got {total}"))
+            errors.append(BallotError("too_few_points",
+                                      f"at least {c['min_total_points']} points in total, got {total}"))
         return errors
 
     def to_instance(self) -> Instance:

@@ -1,6 +1,7 @@
 """Registry of event types: (type, version) → marshmallow schema, plus upcasters from version n to n+1."""
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Callable
 
@@ -48,13 +49,18 @@ def upcaster(name: str, from_version: int):
 
 
 _catalog_loaded = False
+_catalog_lock = threading.RLock()
 
 
 def _ensure_catalog():
+    """Import every schema module once; other threads wait until the import has finished (not just started)."""
     global _catalog_loaded
-    if not _catalog_loaded:
-        _catalog_loaded = True
-        import agora.events.catalog  # noqa: F401  (registers every schema)
+    if _catalog_loaded:
+        return
+    with _catalog_lock:
+        if not _catalog_loaded:
+            import agora.events.catalog  # noqa: F401  (registers every schema)
+            _catalog_loaded = True
 
 
 def get(name: str, version: int | None = None) -> EventType:

@@ -1,6 +1,7 @@
 """The fast MES implementation (budgets._mes_fast) decides exactly like the reference class-based one.
 
-Randomised: 600 seeded instance runs (200 per completion) (ties in costs and ballots, budgets giving poor/rich splits, add-one skips),
+Randomised: 600 seeded instance runs (200 per completion) (ties in costs and ballots, budgets giving poor/rich
+splits, add-one skips),
 every completion, comparing the whole run -- order of purchases, exact rho, prices, payments, final
 per-voter budget and the explanations of unfunded projects.
 """
