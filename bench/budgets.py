@@ -78,8 +78,8 @@ def main() -> None:
     report: dict = {"bench": "budgets", "quick": args.quick, "instance": sizes, "rules": {}}
     ratios = []
     for rule in ("greedy", "mes", "mes-add1"):
-        ours, t_ours = timed(lambda: count(instance, rule))
-        theirs, t_theirs = timed(lambda: pabutools_outcome(instance, rule, multiprofile=True))
+        ours, t_ours = timed(lambda rule=rule: count(instance, rule))
+        theirs, t_theirs = timed(lambda rule=rule: pabutools_outcome(instance, rule, multiprofile=True))
         assert set(ours.selected) == theirs, f"{rule}: outcomes differ: {sorted(set(ours.selected) ^ theirs)}"
         ratio = t_theirs / t_ours
         ratios.append(ratio)
