@@ -16,8 +16,8 @@ sys.path.insert(0, str(ROOT / "deploy" / "local"))
 import demo_city  # noqa: E402
 
 TENANT = "demo"
-SERVICES = [("ideas", "ideas.service"), ("votes", "votes.service"), ("analytics", "analytics.service"),
-            ("backoffice-bridge", "backoffice_bridge.service")]
+SERVICES = [("ideas", "ideas.service"), ("votes", "votes.service"), ("budgets", "budgets.service"),
+            ("analytics", "analytics.service"), ("backoffice-bridge", "backoffice_bridge.service")]
 
 
 def eventually(fetch, check, timeout=90.0, interval=0.25):
@@ -105,3 +105,40 @@ def test_no_personal_data_reaches_the_broker_or_plain_event_documents(platform):
     assert set(raw["data"]["personal"]) == {"_enc", "_kid"}
     store = EventStore(db, events_db=events_db)
     assert store.read_stream(TENANT, raw["stream"])[0].data["personal"]["consent"] is True
+
+
+def test_a_real_pabulib_round_is_counted_and_exported_as_a_decision(platform):
+    """Assen 2024 (Method of Equal Shares + add-one) imported through the budgets API, counted in its worker,
+    equals the official winners, and reaches the back-office bridge as a budget_outcome decision."""
+    from agora.testing import shared_path
+    path = shared_path("data/pabulib/Netherlands_Assen_2024.pb")
+    official = _official_selected(path.read_text(encoding="utf-8"))
+    urls = platform["urls"]
+    api = f"{urls['budgets']}/api/v1/tenants/{TENANT}/budgets/rounds"
+    imported = requests.post(api + "/import", params={"project_id": "assen-2024", "rule": "mes-add1"},
+                             data=path.read_bytes(), headers=admin(), timeout=300)
+    assert imported.status_code == 201, imported.text
+    round_id = imported.json()["round_id"]
+    counted = requests.post(f"{api}/{round_id}/outcome", json={}, headers=admin(), timeout=600)
+    assert counted.status_code in (200, 201), counted.text
+    outcome = requests.get(f"{api}/{round_id}/outcome", headers=admin()).json()
+    assert set(outcome["selected"]) == official
+    bridge_api = f"{urls['backoffice-bridge']}/api/v1/tenants/{TENANT}/decisions"
+    decisions = eventually(lambda: requests.get(bridge_api, headers=admin()).json(),
+                           lambda body: any(d.get("kind") == "budget_outcome" for d in body.get("items", [])))
+    budget = next(d for d in decisions["items"] if d["kind"] == "budget_outcome")
+    assert budget["outcome"] == "allocated"
+
+
+def _official_selected(text: str) -> set[str]:
+    lines = text.splitlines()
+    start = lines.index("PROJECTS") + 1
+    header = lines[start].split(";")
+    selected = set()
+    for line in lines[start + 1:]:
+        if line.strip() == "VOTES":
+            break
+        row = dict(zip(header, line.split(";")))
+        if row.get("selected", "0").strip() == "1":
+            selected.add(row["project_id"])
+    return selected
