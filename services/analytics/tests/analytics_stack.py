@@ -5,12 +5,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import random
-import time
 from pathlib import Path
 
 import requests
 
 import agora.events.catalog  # noqa: F401 - registers every event schema
+from agora.testing import eventually
 from agora import auth
 from agora.events.envelope import NewEvent
 from agora.store import ANY, EventStore
@@ -123,14 +123,7 @@ class Seeder:
 
 
 def wait_for(predicate, timeout=60.0, interval=0.05, what="condition"):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"{what} not reached within {timeout}s (last: {last!r})")
+    return eventually(predicate, timeout=timeout, interval=interval, what=what)
 
 
 def api(svc, path, roles=("moderator",), **params):

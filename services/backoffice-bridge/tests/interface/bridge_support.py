@@ -18,6 +18,7 @@ import pytest
 import requests
 from marshmallow import Schema, fields
 
+from agora.testing import eventually
 from agora import auth
 from agora.events import register
 from agora.events.envelope import NewEvent
@@ -82,14 +83,7 @@ except ImportError:  # the shape documented in services/budgets/budgets/domain.p
 
 
 def wait_for(predicate, timeout=30.0, interval=0.05, what="condition"):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"{what} not reached within {timeout}s (last value {last!r})")
+    return eventually(predicate, timeout=timeout, interval=interval, what=what)
 
 
 def headers(sub="erp", roles=("partner",), tenant="gent"):

@@ -6,13 +6,13 @@ subscription.
 """
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 import requests
 
+from agora.testing import eventually
 from agora import auth
 from agora.events.envelope import NewEvent
 from agora.store import EventStore
@@ -92,14 +92,7 @@ class World:
 
     # ---- eventual consistency
     def wait_for(self, fn, what, timeout=60.0):
-        deadline = time.time() + timeout
-        last = None
-        while time.time() < deadline:
-            last = fn()
-            if last:
-                return last
-            time.sleep(0.05)
-        raise AssertionError(f"timed out waiting for {what} (last: {last})")
+        return eventually(fn, timeout=timeout, what=what)
 
     def checkpoint(self, name="rounds"):
         doc = self.db["subscription_checkpoints"].find_one({"_id": f"budgets:{name}"})

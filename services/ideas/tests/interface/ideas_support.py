@@ -4,7 +4,6 @@ A uniquely named module (not conftest) so that test modules can import helpers e
 suites run in one pytest session; conftest.py re-exports the fixtures.
 """
 import datetime as dt
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import pymongo
 import pytest
 
+from agora.testing import eventually as _eventually
 from agora import auth
 from agora.events.envelope import NewEvent
 from agora.store import EventStore
@@ -106,11 +106,4 @@ def running(secantus):
 
 def eventually(fn, timeout=20.0, interval=0.05):
     """Poll ``fn`` until it returns something truthy (projections are updated asynchronously)."""
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s (last value {last!r})")
+    return _eventually(fn, timeout=timeout, interval=interval)

@@ -6,7 +6,6 @@ through its own subscription.
 """
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from agora.testing import eventually
 from agora import auth
 from agora.events.envelope import NewEvent
 from agora.store import EventStore
@@ -77,14 +77,7 @@ class World:
 
     # ---- waiting for the projections (eventual consistency)
     def wait_for(self, fn, what, timeout=30.0):
-        deadline = time.time() + timeout
-        last = None
-        while time.time() < deadline:
-            last = fn()
-            if last:
-                return last
-            time.sleep(0.05)
-        raise AssertionError(f"timed out waiting for {what} (last: {last})")
+        return eventually(fn, timeout=timeout, what=what)
 
     def known(self, pid, phid):
         """Wait until the service's context projection knows the phase."""
