@@ -145,9 +145,57 @@ def seed(urls: dict, tenant: str, mongo_uri: str | None = None, citizens: int = 
             requests.post(f"{ideas_url}/ideas/{idea_id}/status", headers=admin, timeout=30,
                           json={"status": step, "feedback": feedback if step == status else "",
                                 "feedback_language": "en"}).raise_for_status()
+    ballots = _budget_round(urls, tenant, project_id, people, submitted, rng, admin) if "budgets" in urls else 0
     time.sleep(1.0)
     print("demo city seeded", flush=True)
-    return {"seeded": True, "project_id": project_id, "ideas": len(submitted), "reactions": reactions}
+    return {"seeded": True, "project_id": project_id, "ideas": len(submitted), "reactions": reactions,
+            "ballots": ballots}
+
+
+# what each themed project costs in the demo budget round (EUR)
+COSTS = {"cycling": 180_000, "green": 90_000, "parking": 220_000, "benches": 40_000, "youth": 120_000,
+         "safety": 70_000, "culture": 60_000}
+
+
+def _budget_round(urls, tenant, project_id, people, submitted, rng, admin) -> int:
+    """A live participatory-budgeting round (knapsack ballots, Method of Equal Shares + add-one), counted."""
+    api = urls["budgets"] + f"/api/v1/tenants/{tenant}/budgets/rounds"
+    resp = requests.post(api, headers=admin, timeout=30, json={
+        "project_id": project_id, "title": "Neighbourhood budget 2027", "budget": "600000", "currency": "EUR",
+        "ballot_type": "knapsack", "constraints": {"max_total_cost": "600000"}, "rule": "mes-add1"})
+    resp.raise_for_status()
+    round_id = resp.json()["round_id"]
+    titles = {idea_id: theme for idea_id, theme in submitted}
+    options = []
+    for n, (idea_id, theme) in enumerate(submitted[::3]):
+        cost = COSTS[theme] + 5_000 * (n % 4)
+        r = requests.post(f"{api}/{round_id}/projects", headers=admin, timeout=30, json={
+            "id": f"p{n + 1:02d}", "cost": str(cost), "title": IDEAS[[i for i, _ in submitted].index(idea_id)][2],
+            "attributes": {"idea_id": idea_id, "category": titles[idea_id]}})
+        r.raise_for_status()
+        options.append((f"p{n + 1:02d}", titles[idea_id], cost))
+
+    def vote(person):
+        group = _group(person["birth_year"])
+        ranked = sorted(options, key=lambda o: -AFFINITY[o[1]][group] * rng.uniform(0.5, 1.5))
+        chosen, spent = [], 0
+        for pid, _theme, cost in ranked:
+            if spent + cost <= 600_000 and len(chosen) < 5:
+                chosen.append(pid)
+                spent += cost
+        token = auth.mint(person["sub"], tenant, ["citizen"])
+        r = requests.put(f"{api}/{round_id}/ballot", headers={"Authorization": "Bearer " + token}, timeout=30,
+                         json={"selection": chosen, "personal": {
+                             "birth_year": person["birth_year"], "gender": person["gender"],
+                             "district": person["district"], "consent": True}})
+        return r.status_code in (200, 201)
+
+    with ThreadPoolExecutor(8) as pool:
+        cast = sum(pool.map(vote, people))
+    requests.post(f"{api}/{round_id}/close", headers=admin, timeout=60).raise_for_status()
+    requests.post(f"{api}/{round_id}/outcome", headers=admin, json={}, timeout=300).raise_for_status()
+    print(f"  budget round: {len(options)} projects, {cast} ballots, counted with MES + add-one", flush=True)
+    return cast
 
 
 if __name__ == "__main__":

@@ -79,9 +79,9 @@ def test_ideas_votes_and_decisions_flow_through_the_platform(platform):
     # bridge: the accepted and the rejected idea became decisions, rendered as OSLO Turtle
     bridge_api = f"{urls['backoffice-bridge']}/api/v1/tenants/{TENANT}/decisions"
     decisions = eventually(lambda: requests.get(bridge_api, headers=admin()).json(),
-                           lambda body: len(body.get("items", [])) >= 2)["items"]
-    outcomes = sorted(d.get("outcome") for d in decisions)
-    assert outcomes == ["accepted", "rejected"]
+                           lambda body: len(body.get("items", [])) >= 3)["items"]
+    assert sorted(d["outcome"] for d in decisions if d["kind"] == "idea_status") == ["accepted", "rejected"]
+    assert [d["outcome"] for d in decisions if d["kind"] == "budget_outcome"] == ["allocated"]   # the demo round
     accepted = next(d for d in decisions if d["outcome"] == "accepted")
     ttl = requests.get(f"{bridge_api}/{accepted['decision_id']}.ttl", headers=admin())
     assert ttl.status_code == 200, ttl.text
