@@ -200,7 +200,7 @@ class SubscriptionEntrypoint(Entrypoint):
     def _ack_passed(self):
         if not self._pending:
             return
-        position = self._last_position
+        position = self.subscription.reached
         keep = []
         for sequence, message in self._pending:
             if sequence <= position:
@@ -209,14 +209,11 @@ class SubscriptionEntrypoint(Entrypoint):
                 keep.append((sequence, message))
         self._pending = keep
 
-    _last_position = 0
-
     def _process(self):
         while not self._stop.is_set():
             self._bell.clear()           # cleared before polling: a ring during the poll is never lost
             try:
                 self.subscription.poll()
-                self._last_position = self.subscription.position()
             except Exception:  # noqa: BLE001 - store hiccup: retry shortly
                 log.exception("subscription %s: poll failed", self.queue_name)
                 eventlet.sleep(1)

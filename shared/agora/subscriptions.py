@@ -62,6 +62,7 @@ class Subscription:
         if collections is not None:      # the read models this subscription fills (emptied by a rebuild)
             update["$set"] = {"collections": sorted(collections)}
         self.checkpoints.update_one({"_id": self.key}, update, upsert=True)
+        self.reached = 0
 
     # ------------------------------------------------------------ checkpoint
     def position(self) -> int:
@@ -74,9 +75,6 @@ class Subscription:
     def reset(self) -> None:
         """Forget the checkpoint (the caller drops the projection); the next poll replays from position 0."""
         self.checkpoints.update_one({"_id": self.key}, {"$set": {"position": 0}}, upsert=True)
-
-    def lag(self) -> int:
-        return max(0, self.store.head() - self.position())
 
     # ------------------------------------------------------------ processing
     def poll(self, until: int | None = None) -> int:
@@ -104,6 +102,7 @@ class Subscription:
             total += len(events)
             metrics.SUBSCRIPTION_PROCESSED.labels(self.service, self.name).inc(len(events))
         metrics.SUBSCRIPTION_LAG.labels(self.service, self.name).set(max(0, head - start))
+        self.reached = start     # the checkpoint this poll left behind (no need to read it back)
         return total
 
     def _in_txn(self, fn) -> None:
