@@ -6,7 +6,8 @@ Starts its own SecantusDB (agora.testing.plugin.SecantusServer), a fresh RabbitM
 service (`nameko run`) as subprocesses. Prints one JSON object on its last line and writes bench/results/votes.json.
 
 Figures
-- raw_store_inserts_per_s: pymongo insert_one, write concern j=true, same concurrency as the vote load.
+- raw_store_inserts_per_s: pymongo insert_one, write concern j=true; the best of 16 threads and the vote load's
+  concurrency (SecantusDB is one Python process: more threads can be slower, and the ceiling is the best raw rate).
 - raw_broker_msgs_per_s: pika publish (persistent, publisher confirms) + consume (acks) through one queue.
 - votes_per_s: accepted votes / time until the tally projection had applied all of them (closed loop).
 - votes_vs_ceiling: votes_per_s / min(raw rates)  (goal ≥ 0.5).
@@ -26,7 +27,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import http.client
 import json
+import os
 import sys
 import threading
 import time
@@ -51,6 +54,35 @@ def iso(dt: datetime) -> str:
 
 def parse(ts: str) -> float:
     return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (and its reaped children) from /proc, in seconds; 0.0 when unreadable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def broker_pids() -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if (d / "comm").read_text().strip() == "beam.smp":
+                    out.append(int(d.name))
+            except OSError:
+                pass
+    return out
+
+
+def store_ops(db) -> dict:
+    """SecantusDB's request counters (serverStatus: network.numRequests and opcounters) — all clients."""
+    st = db.client.admin.command("serverStatus")
+    out = {"requests": st.get("network", {}).get("numRequests", 0)}
+    out.update(st.get("opcounters") or {})
+    return out
 
 
 def pct(values, q):
@@ -127,6 +159,45 @@ def raw_broker(amqp_uri: str, n: int) -> float:
     return got[0] / elapsed
 
 
+# ------------------------------------------------------------------------------------------------ load client
+class Client:
+    """A lean keep-alive HTTP/1.1 client (http.client): the load generator shares the machine's cores with the
+    platform, so it should cost as little CPU as a real one (wrk, k6) would — `requests` costs ~1 ms per call.
+    One per load thread; requests are spread round robin over the service replicas."""
+
+    def __init__(self, urls: list[str]):
+        from urllib.parse import urlsplit
+        self.targets = [urlsplit(u) for u in urls]
+        self.conns: dict[int, http.client.HTTPConnection] = {}
+
+    def connect_all(self) -> None:
+        for replica, t in enumerate(self.targets):
+            if replica not in self.conns:
+                self.conns[replica] = http.client.HTTPConnection(t.hostname, t.port, timeout=60)
+                self.conns[replica].connect()
+
+    def put_json(self, replica: int, path: str, body: dict, token: str) -> int:
+        replica %= len(self.targets)
+        payload = json.dumps(body).encode()
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        for attempt in (0, 1):
+            conn = self.conns.get(replica)
+            if conn is None:
+                t = self.targets[replica]
+                conn = self.conns[replica] = http.client.HTTPConnection(t.hostname, t.port, timeout=60)
+            try:
+                conn.request("PUT", self.targets[replica].path + path, payload, headers)
+                resp = conn.getresponse()
+                resp.read()
+                return resp.status
+            except (http.client.HTTPException, OSError):
+                conn.close()
+                self.conns.pop(replica, None)       # the server closed a kept-alive connection: reconnect once
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+
 # ------------------------------------------------------------------------------------------------ votes
 class Checkpoints(threading.Thread):
     """Polls the tally subscription's committed checkpoint; records when each position became visible."""
@@ -162,7 +233,10 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     ap.add_argument("--quick", action="store_true", help="short run (< 1 minute)")
     ap.add_argument("--seconds", type=float, default=None, help="duration of each load phase")
-    ap.add_argument("--concurrency", type=int, default=16, help="parallel HTTP clients (closed loop)")
+    ap.add_argument("--concurrency", type=int, default=64,
+                    help="parallel HTTP clients of the closed loop (default 64: citizens vote concurrently, and a "
+                         "throughput figure needs enough of them to keep every stage busy; 16 left ~25%% of the "
+                         "two cores idle)")
     ap.add_argument("--ideas", type=int, default=50, help="ideas to vote on")
     ap.add_argument("--replicas", type=int, default=1,
                     help="votes service processes behind the load (requests spread round robin; see Replicas)")
@@ -185,8 +259,9 @@ def main(argv=None) -> int:
     relay = None
     try:
         log(f"SecantusDB {server.uri}, vhost {vhost.name}")
-        store_rate = raw_store(server.uri, min(seconds, 5.0), args.concurrency)
-        log(f"raw store inserts (j=true, {args.concurrency} threads): {store_rate:.0f}/s")
+        store_rates = {c: raw_store(server.uri, min(seconds, 5.0) / 2, c) for c in sorted({16, args.concurrency})}
+        store_rate = max(store_rates.values())
+        log("raw store inserts (j=true): " + ", ".join(f"{r:.0f}/s with {c} threads" for c, r in store_rates.items()))
         broker_rate = raw_broker(vhost.uri, 5000 if args.quick else 20000)
         log(f"raw broker publish(confirm)+consume: {broker_rate:.0f}/s")
 
@@ -227,7 +302,7 @@ def main(argv=None) -> int:
             n_tokens = 60000 if not args.quick else 20000
             tokens = [auth.mint(f"v{k}", tenant, ["citizen"], secret=SECRET, ttl_s=3600) for k in range(n_tokens)]
 
-            def vote(session, value=1, personal=None):
+            def vote(client, value=1, personal=None):
                 with lock:
                     counter[0] += 1
                     k = counter[0]
@@ -235,9 +310,7 @@ def main(argv=None) -> int:
                 body = {"value": value if k % 5 else -1,
                         "personal": {"consent": True, "birth_year": 1940 + k % 70,
                                      "gender": ("female", "male", "non_binary")[k % 3], "district": f"d{k % 7}"}}
-                r = session.put(f"{bases[k % len(bases)]}/ideas/{ideas[k % len(ideas)]}/reaction", json=body,
-                                headers={"Authorization": f"Bearer {token}"})
-                return r.status_code
+                return client.put_json(k, f"/ideas/{ideas[k % len(ideas)]}/reaction", body, token)
 
             # ---- closed loop: sustained rate
             log(f"sustained load: {args.concurrency} clients for {seconds:.0f}s")
@@ -246,13 +319,17 @@ def main(argv=None) -> int:
             errors = [0] * args.concurrency
 
             def client(i):
-                s = requests.Session()
+                s = Client(bases)
                 while time.perf_counter() < stop:
                     code = vote(s)
                     if code == 201:
                         accepted[i] += 1
                     else:
                         errors[i] += 1
+            roles = {"store": [server.proc.pid], "service": [svc.proc.pid for svc in svcs],
+                     "relay": [relay.proc.pid], "broker": broker_pids(), "client": [os.getpid()]}
+            cpu0 = {r: sum(cpu_seconds(x) for x in pids) for r, pids in roles.items()}
+            ops0 = store_ops(db)
             head0 = store.head()
             t0 = time.perf_counter()
             with ThreadPoolExecutor(args.concurrency) as pool:
@@ -263,6 +340,12 @@ def main(argv=None) -> int:
                 time.sleep(0.005)
             t_tally = time.perf_counter() - t0
             n = sum(accepted)
+            cpu_ms = {r: round((sum(cpu_seconds(x) for x in pids) - cpu0[r]) * 1000 / max(1, n), 2)
+                      for r, pids in roles.items()}
+            cpu_ms["total"] = round(sum(cpu_ms.values()), 2)
+            ops1 = store_ops(db)
+            store_ops_per_vote = {k: round((ops1[k] - ops0.get(k, 0)) / max(1, n), 2) for k in ops1}
+            log(f"CPU ms per vote: {cpu_ms}; store requests per vote: {store_ops_per_vote}")
             votes_rate = n / t_tally
             log(f"accepted {n} votes ({sum(errors)} errors) in {t_http:.1f}s; tallied after {t_tally:.1f}s → "
                 f"{votes_rate:.0f} votes/s (HTTP only: {n / t_http:.0f}/s); head {head0}→{head1}")
@@ -273,19 +356,27 @@ def main(argv=None) -> int:
             log(f"latency at half load: {half:.0f} votes/s for {n_half} votes")
             start_head = store.head()
             interval = 1.0 / half
-            t_start = time.perf_counter()
             codes = []
             sessions = threading.local()
+            # an open-loop generator must never fall behind its schedule (a late thread would fire a burst):
+            # enough threads for ~0.25 s of latency each, their connections opened before the clock starts
+            n_threads = max(8, min(128, int(half * 0.25) + 8))
+            ready = []
+            for _ in range(n_threads):
+                c = Client(bases)
+                c.connect_all()
+                ready.append(c)
 
             def timed(k):
+                if not hasattr(sessions, "s"):
+                    sessions.s = ready.pop()
                 due = t_start + k * interval
                 delay = due - time.perf_counter()
                 if delay > 0:
                     time.sleep(delay)
-                if not hasattr(sessions, "s"):
-                    sessions.s = requests.Session()
                 codes.append(vote(sessions.s))
-            with ThreadPoolExecutor(max(4, min(64, int(half * 0.1) + 4))) as pool:
+            t_start = time.perf_counter()
+            with ThreadPoolExecutor(n_threads) as pool:
                 list(pool.map(timed, range(n_half)))
             end_head = store.head()
             while cps.position() < end_head:
@@ -324,7 +415,9 @@ def main(argv=None) -> int:
     result = {
         "bench": "votes", "quick": args.quick, "seconds": seconds, "concurrency": args.concurrency,
         "replicas": args.replicas,
-        "raw_store_inserts_per_s": round(store_rate, 1), "raw_broker_msgs_per_s": round(broker_rate, 1),
+        "raw_store_inserts_per_s": round(store_rate, 1),
+        "raw_store_inserts_per_s_by_threads": {str(c): round(r, 1) for c, r in store_rates.items()},
+        "raw_broker_msgs_per_s": round(broker_rate, 1),
         "votes_per_s": round(votes_rate, 1), "votes_http_accepted_per_s": round(n / t_http, 1),
         "votes_vs_ceiling": round(votes_rate / ceiling, 3), "goal_votes_vs_ceiling": 0.5,
         "half_load_votes_per_s": round(half, 1), "half_load_achieved_per_s": round(achieved, 1),
@@ -336,6 +429,7 @@ def main(argv=None) -> int:
         "half_load_non_201": sum(1 for c in codes if c != 201),
         "stored_votes": stored, "tallied_votes": tallied, "lost": stored - tallied,
         "errors_sustained": sum(errors),
+        "cpu_ms_per_vote": cpu_ms, "store_ops_per_vote": store_ops_per_vote,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")

@@ -115,9 +115,13 @@ def exchange_for(source: str) -> kombu.Exchange:
 
 
 class SubscriptionEntrypoint(Entrypoint):
+    # doorbells are acked once the checkpoint passed them, at the latest this often: unacked doorbells count
+    # against the prefetch window, and a full window would stop the broker from ringing at all
+    ACK_EVERY_S = 0.1
+
     def __init__(self, name: str, sources: dict[str, list[str]], batch: int = 200, max_attempts: int = 5,
                  backoff_s: float = 0.05, transactional: bool = True, collections: list[str] | None = None,
-                 **kwargs):
+                 batched: bool = False, **kwargs):
         self.sub_name = name
         self.sources = {src: list(types) for src, types in sources.items()}
         self.batch = batch
@@ -125,6 +129,7 @@ class SubscriptionEntrypoint(Entrypoint):
         self.backoff_s = backoff_s
         self.transactional = transactional
         self.collections = collections
+        self.batched = batched
         self._pending: list = []
         super().__init__(**kwargs)
 
@@ -140,7 +145,8 @@ class SubscriptionEntrypoint(Entrypoint):
         self.subscription = Subscription(process_store(), mongo_db(), self.service_name, self.sub_name, types,
                                          self._call_handler, batch=self.batch, max_attempts=self.max_attempts,
                                          backoff_s=self.backoff_s, on_park=self._publish_dead,
-                                         transactional=self.transactional, collections=self.collections)
+                                         transactional=self.transactional, collections=self.collections,
+                                         batched=self.batched)
 
     def start(self):
         self._stop.clear()
@@ -170,11 +176,11 @@ class SubscriptionEntrypoint(Entrypoint):
             try:
                 with kombu.Connection(self.amqp_uri, heartbeat=30) as conn:
                     queue = self._declare(conn)
-                    with conn.Consumer([queue], callbacks=[self._on_message], prefetch_count=2000,
+                    with conn.Consumer([queue], on_message=self._on_message, prefetch_count=2000,
                                        accept=["json", "application/json"]):
                         while not self._stop.is_set():
                             try:
-                                conn.drain_events(timeout=1)
+                                conn.drain_events(timeout=self.ACK_EVERY_S)
                             except TimeoutError:
                                 conn.heartbeat_check()
                             except OSError as exc:
@@ -189,20 +195,31 @@ class SubscriptionEntrypoint(Entrypoint):
                 self._pending.clear()
                 eventlet.sleep(1)
 
-    def _on_message(self, body, message):
+    def _on_message(self, message):
+        """A doorbell: only its ``sequence`` header matters (the event itself is read from the store), so the body
+        is decoded only for a message without that header."""
         try:
-            sequence = int(message.headers.get("sequence") or (body or {}).get("sequence") or 0)
+            sequence = int(message.headers.get("sequence") or 0)
+            if not sequence:
+                sequence = int((message.decode() or {}).get("sequence") or 0)
         except (TypeError, ValueError, AttributeError):
             sequence = 0
         self._pending.append((sequence, message))
         self._ring()
 
     def _ack_passed(self):
+        """Ack the doorbells the subscription's checkpoint has passed: the passed prefix (in delivery order) with
+        one ``multiple`` ack, any later passed one on its own."""
         if not self._pending:
             return
         position = self.subscription.reached
+        n = 0
+        while n < len(self._pending) and self._pending[n][0] <= position:
+            n += 1
+        if n:
+            self._pending[n - 1][1].ack(multiple=True)
         keep = []
-        for sequence, message in self._pending:
+        for sequence, message in self._pending[n:]:
             if sequence <= position:
                 message.ack()
             else:
@@ -220,14 +237,16 @@ class SubscriptionEntrypoint(Entrypoint):
             self._bell.wait(timeout=1.0)
 
     # handler -----------------------------------------------------------
-    def _call_handler(self, event: StoredEvent, session):
+    def _call_handler(self, event: StoredEvent | list[StoredEvent], session):
+        """Run the service method in a nameko worker: ``(event, session)``, or ``(events, session)`` if batched."""
         done = eventlet.event.Event()
 
         def handle_result(worker_ctx, result, exc_info):
             done.send((result, exc_info))
             return result, exc_info
 
-        context = {"correlation_id": event.correlationid or event.id, "event_id": event.id}
+        first = event[0] if isinstance(event, list) else event
+        context = {"correlation_id": first.correlationid or first.id, "event_id": first.id}
         self.container.spawn_worker(self, (event, session), {}, context_data=context, handle_result=handle_result)
         result, exc_info = done.wait()
         if exc_info is not None:

@@ -18,7 +18,7 @@ import time
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 OWNER_FIELDS = ("author", "voter")
 KEYS = "personal_keys"
@@ -33,11 +33,26 @@ def owner_of(data: dict) -> str | None:
     return None
 
 
+class _NewKey:
+    """A key creation waiting for the group insert (see :meth:`PersonalVault._create`)."""
+
+    def __init__(self, kid: str):
+        self.kid = kid
+        self.key: bytes | None = AESGCM.generate_key(bit_length=256)
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+
 class PersonalVault:
+    MAX_BATCH = 500
+
     def __init__(self, db):
         self.keys = db.get_collection(KEYS)
         self._cache: dict[str, tuple[bytes, float]] = {}
         self._lock = threading.Lock()
+        self._pending: list[_NewKey] = []
+        self._pending_lock = threading.Lock()
+        self._leading = False
 
     @staticmethod
     def kid(tenant: str, owner: str) -> str:
@@ -48,12 +63,8 @@ class PersonalVault:
             hit = self._cache.get(kid)
             if hit is not None and hit[1] > time.monotonic():
                 return hit[0]
-        if create:   # insert first: one round trip for a new person; an existing key makes it a duplicate
-            key = AESGCM.generate_key(bit_length=256)
-            try:
-                self.keys.insert_one({"_id": kid, "key": key})
-            except DuplicateKeyError:
-                key = bytes(self.keys.find_one({"_id": kid})["key"])
+        if create:
+            key = self._create(kid)
         else:
             doc = self.keys.find_one({"_id": kid})
             key = bytes(doc["key"]) if doc else None
@@ -61,6 +72,67 @@ class PersonalVault:
             with self._lock:
                 self._cache[kid] = (key, time.monotonic() + CACHE_TTL_S)
         return key
+
+    def _create(self, kid: str) -> bytes:
+        """The key of ``kid``, created if it does not exist yet.
+
+        Insert first (one round trip for a new person; an existing key makes it a duplicate, then read). Concurrent
+        creations in this process are grouped like the store's appends: whoever finds no leader inserts everything
+        pending with one unordered ``insert_many`` while the others wait, so a burst of first-time voters costs a
+        few inserts instead of one per person."""
+        req = _NewKey(kid)
+        with self._pending_lock:
+            self._pending.append(req)
+            lead = not self._leading
+            self._leading = True
+        if lead:
+            while True:
+                with self._pending_lock:
+                    if not self._pending:
+                        self._leading = False
+                        break
+                    batch = self._pending[: self.MAX_BATCH]
+                    del self._pending[: self.MAX_BATCH]
+                self._insert_keys(batch)
+        req.done.wait()
+        if req.error is not None:
+            raise req.error
+        return req.key
+
+    def _insert_keys(self, batch: list[_NewKey]) -> None:
+        try:
+            first: dict[str, _NewKey] = {}
+            for req in batch:                    # one insert per person, whoever else asked for them meanwhile
+                first.setdefault(req.kid, req)
+            docs = [{"_id": kid, "key": req.key} for kid, req in first.items()]
+            existing: list[str] = []
+            try:
+                if len(docs) == 1:
+                    self.keys.insert_one(docs[0])
+                else:
+                    self.keys.insert_many(docs, ordered=False)
+            except DuplicateKeyError:
+                existing = [docs[0]["_id"]]
+            except BulkWriteError as bwe:
+                errors = bwe.details.get("writeErrors") or []
+                if any(e.get("code") not in (11000, 11001) for e in errors):
+                    raise
+                existing = [docs[e["index"]]["_id"] for e in errors]
+            if existing:                         # created meanwhile by another process: use theirs
+                found = {doc["_id"]: bytes(doc["key"]) for doc in self.keys.find({"_id": {"$in": existing}})}
+                for kid in existing:
+                    first[kid].key = found.get(kid)
+                    if first[kid].key is None:   # forgotten again in between: nothing to encrypt under
+                        first[kid].error = RuntimeError(f"personal key {kid} vanished while being created")
+            for req in batch:
+                owner = first[req.kid]
+                req.key, req.error = owner.key, owner.error
+                req.done.set()
+        except BaseException as exc:  # noqa: BLE001 - never leave a waiter hanging
+            for req in batch:
+                if not req.done.is_set():
+                    req.error = exc
+                    req.done.set()
 
     def seal(self, tenant: str, data: dict) -> dict:
         """Encrypt ``data['personal']`` in place of the plaintext (no-op without personal data or owner)."""

@@ -178,8 +178,11 @@ class Relay:
                                  "source": event.source, "ce-specversion": "1.0"}), mandatory=True)
                     state.sent(event.position)
                     sent += 1
-            head = self.store.head()
-            metrics.RELAY_LAG.set(max(0, head - state.confirmed))
+            more = sent == min(room, self.batch) and sent > 0      # a full read: more may be waiting
+            now = time.monotonic()
+            if now - state.lag_at >= 1.0:                             # the exact head only for the lag metric
+                state.lag_at = now
+                metrics.RELAY_LAG.set(max(0, self.store.head() - state.confirmed))
             maybe_checkpoint()
             if time.monotonic() - state.lease_at > self.lease_s / 3:
                 if not self.acquire_lease():
@@ -187,7 +190,7 @@ class Relay:
                     conn.close()
                     return
                 state.lease_at = time.monotonic()
-            conn.ioloop.call_later(0 if sent and state.published < head else self.idle_s, pump)
+            conn.ioloop.call_later(0 if more else self.idle_s, pump)
 
         conn = pika.SelectConnection(params, on_open_callback=on_open, on_open_error_callback=on_open_error,
                                      on_close_callback=on_closed)
@@ -207,6 +210,7 @@ class _PublishState:
         self.saved = position
         self.saved_at = time.monotonic()
         self.lease_at = time.monotonic()
+        self.lag_at = 0.0
         self.next_tag = 1
         self.tags: dict[int, int] = {}   # delivery tag → position, in order
         self.declared: set[str] = set()

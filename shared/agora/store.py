@@ -79,6 +79,7 @@ class EventStore:
         self.max_batch = max_batch
         self._head = 0
         self._head_known = False
+        self._head_probed = False
         self._head_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._pending_lock = threading.Lock()
@@ -97,10 +98,25 @@ class EventStore:
         return self.events.find_one({"_id": position}, {"_id": 1}) is not None
 
     def head(self) -> int:
-        """Highest stored global position (0 when empty): exponential probe then binary search from the cache."""
+        """Highest stored global position (0 when empty).
+
+        The first call probes ``_id`` (exponential probe then binary search, which also finds events written
+        before the ``p`` field existed); later calls ask the ``p`` index for what lies above the cached head —
+        one query, whose answer is exactly the events stored since (positions are contiguous)."""
         with self._head_lock:
+            if self._head_probed:
+                step = 10_000
+                while True:
+                    known = self._head
+                    ids = sorted(d["_id"] for d in self.events.find({"p": {"$gt": known, "$lte": known + step}},
+                                                                       {"_id": 1}))
+                    run = next((i for i, position in enumerate(ids) if position != known + 1 + i), len(ids))
+                    self._head = known + run
+                    if run < step:
+                        return self._head
             lo = self._head
             if not self._exists(lo + 1):
+                self._head_probed = True
                 return lo
             step = 1
             hi = lo + 1
@@ -115,7 +131,13 @@ class EventStore:
                 else:
                     hi = mid
             self._head = lo
+            self._head_probed = True
             return lo
+
+    @property
+    def known_head(self) -> int:
+        """The highest position this process has seen stored (no round trip; may lag the real head)."""
+        return self._head
 
     def _guess_next(self) -> int:
         """Next free position as far as this process knows (no round trip after the first call); a collision on
@@ -316,33 +338,59 @@ class EventStore:
         Scans position windows up to the head (or ``until``), so a tenant-scoped reader never stalls on a window
         holding only other tenants' events. ``types`` filters event types.
         """
+        return self.read_page(tenant, after, limit, types, until, upcast)[0]
+
+    def read_page(self, tenant: str, after: int = 0, limit: int = 1000, types: Iterable[str] | None = None,
+                  until: int | None = None, upcast: bool = True) -> tuple[list[StoredEvent], int]:
+        """Like :meth:`read_all`, plus the position the scan reached: every event in ``(after, reached]`` was
+        looked at, so a reader that filters types can move its checkpoint to ``reached`` even when nothing
+        matched. Without ``until`` it reads windows of the ``p`` index up to the first position not stored yet —
+        no head lookup: positions are contiguous, so the first missing one is the head."""
         if not tenant:
             raise ValueError("read_all needs a tenant (or ALL_TENANTS for system readers)")
-        end = self.head() if until is None else until
         wanted_types = set(types) if types is not None else None
         out: list[dict] = []
-        lo = after
-        while lo < end and len(out) < limit:
-            hi = min(lo + self.read_window, end)
-            docs = self._window(lo, hi)
-            lo = hi
+        lo = seen = after
+        while (until is None or lo < until) and len(out) < limit:
+            hi = lo + self.read_window if until is None else min(lo + self.read_window, until)
+            docs = self._window(lo, hi, open_ended=until is None)
+            if docs:
+                seen = max(seen, docs[-1]["_id"])
             for doc in docs:
                 if (tenant == ALL_TENANTS or doc["tenant"] == tenant) and \
                         (wanted_types is None or doc["type"] in wanted_types):
                     out.append(doc)
-        return [self._stored(d, upcast) for d in out[:limit]]
+                    if len(out) == limit:
+                        lo = doc["_id"]
+                        break
+            else:
+                lo = docs[-1]["_id"] if docs and until is None else hi if until is not None else lo
+            if until is None and (not docs or docs[-1]["_id"] < hi):
+                break                                   # reached the head
+        if seen > after:
+            self._advance_head(seen)        # stored positions: what head() would find, without a round trip
+        return [self._stored(d, upcast) for d in out], lo
 
     read_window = 1000
 
-    def _window(self, lo: int, hi: int) -> list[dict]:
-        """Every event with lo < position ≤ hi (positions have no gaps: exactly hi - lo documents)."""
+    def _window(self, lo: int, hi: int, open_ended: bool = False) -> list[dict]:
+        """Every event with lo < position ≤ hi, in order (positions have no gaps: exactly hi - lo documents).
+        ``open_ended``: ``hi`` may lie beyond the head; the contiguous run from lo + 1 is returned."""
         docs = list(self.events.find({"p": {"$gt": lo, "$lte": hi}}))
-        if len(docs) != hi - lo:
-            missing = min(set(range(lo + 1, hi + 1)) - {d["_id"] for d in docs})
-            if self._exists(missing):  # written before the `p` field existed: the (slow) _id range finds them
-                docs = list(self.events.find({"_id": {"$gt": lo, "$lte": hi}}))
         docs.sort(key=lambda d: d["_id"])
-        return docs
+        run = next((i for i, d in enumerate(docs) if d["_id"] != lo + 1 + i), len(docs))
+        if open_ended:
+            if not self._head_probed:
+                self.head()       # the first head lookup probes _id: it also sees events stored without `p`
+            legacy = run < len(docs) or (not docs and lo < self._head)
+        else:
+            legacy = len(docs) != hi - lo
+        if legacy and self._exists(lo + 1 + run):
+            # written before the `p` field existed: the (slow) _id range finds them
+            docs = list(self.events.find({"_id": {"$gt": lo, "$lte": hi}}))
+            docs.sort(key=lambda d: d["_id"])
+            run = next((i for i, d in enumerate(docs) if d["_id"] != lo + 1 + i), len(docs))
+        return docs[:run] if open_ended else docs
 
     def iter_all(self, tenant: str, after: int = 0, batch: int = 1000, types=None,
                  until: int | None = None) -> Iterator[StoredEvent]:

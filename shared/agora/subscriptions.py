@@ -16,6 +16,11 @@ handler's projection writes (the handler gets the ``session``). Hence:
 
 Handlers must keep side effects outside MongoDB idempotent (they may run again after a crash between the side
 effect and the commit).
+
+A handler takes ``(event, session)``; with ``batched=True`` it takes ``(events, session)`` instead and gets a whole
+batch in position order (one call per transaction), so a projection can read what the batch touches with one
+query and write it with one bulk write. When a batch fails, its events are retried one by one (each as a batch of
+one) to isolate and park the poison event, exactly as for per-event handlers.
 """
 from __future__ import annotations
 
@@ -32,7 +37,7 @@ from agora.store import ALL_TENANTS, EventStore
 log = logging.getLogger("agora.subscriptions")
 CHECKPOINTS = "subscription_checkpoints"
 DEAD_LETTERS = "dead_letters"
-Handler = Callable[[StoredEvent, object], None]
+Handler = Callable[[StoredEvent, object], None]       # or, batched, Callable[[list[StoredEvent], object], None]
 
 
 class _Moved(Exception):
@@ -43,7 +48,7 @@ class Subscription:
     def __init__(self, store: EventStore, db, service: str, name: str, types: list[str] | None,
                  handler: Handler, *, batch: int = 200, max_attempts: int = 5, backoff_s: float = 0.05,
                  on_park: Callable[[StoredEvent, str], None] | None = None, transactional: bool = True,
-                 collections: list[str] | None = None):
+                 collections: list[str] | None = None, batched: bool = False):
         self.store = store
         self.db = db
         self.service = service
@@ -51,6 +56,7 @@ class Subscription:
         self.key = f"{service}:{name}"
         self.types = sorted(set(types)) if types else None
         self.handler = handler
+        self.batched = batched
         self.batch = batch
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
@@ -75,21 +81,29 @@ class Subscription:
     def reset(self) -> None:
         """Forget the checkpoint (the caller drops the projection); the next poll replays from position 0."""
         self.checkpoints.update_one({"_id": self.key}, {"$set": {"position": 0}}, upsert=True)
+        self.reached = 0
 
     # ------------------------------------------------------------ processing
     def poll(self, until: int | None = None) -> int:
-        """Process everything pending (up to ``until``); returns how many events were handled or parked."""
+        """Process everything pending (up to ``until``); returns how many events were handled or parked.
+
+        Reads need no head lookup (:meth:`EventStore.read_page` stops at the first position not stored yet). If
+        another consumer moves the checkpoint meanwhile (a replica, or a rebuild resetting it), the batch's
+        transaction sees it (:meth:`_guard`) and the poll re-reads it."""
         total = 0
         start = self.position()
-        head = self.store.head()
-        end = head if until is None else min(until, head)
-        while start < end:
-            events = self.store.read_all(ALL_TENANTS, after=start, limit=self.batch, types=self.types, until=end)
-            last = events[-1].position if len(events) == self.batch else end
-            if not events:
-                self._save(end)
-                start = end
+        while until is None or start < until:
+            events, scanned = self.store.read_page(ALL_TENANTS, after=start, limit=self.batch, types=self.types,
+                                                   until=until)
+            if scanned <= start:
+                break                                # nothing new
+            if not events:                           # nothing of ours: move on, unless another consumer moved it
+                moved = self.checkpoints.update_one({"_id": self.key, "position": start},
+                                                    {"$set": {"position": scanned}}).matched_count == 0
+                start = self.position() if moved else scanned
+                self.reached = start
                 continue
+            last = events[-1].position if len(events) == self.batch else scanned
             outcome = self._run_batch(events, start, last)
             if outcome == "moved":
                 start = self.position()
@@ -99,9 +113,10 @@ class Subscription:
                     self._run_one(event)
                 self._save(last)
             start = last
+            self.reached = start      # after every batch: a poll under steady load may run for a long time
             total += len(events)
             metrics.SUBSCRIPTION_PROCESSED.labels(self.service, self.name).inc(len(events))
-        metrics.SUBSCRIPTION_LAG.labels(self.service, self.name).set(max(0, head - start))
+        metrics.SUBSCRIPTION_LAG.labels(self.service, self.name).set(max(0, self.store.known_head - start))
         self.reached = start     # the checkpoint this poll left behind (no need to read it back)
         return total
 
@@ -124,8 +139,11 @@ class Subscription:
     def _run_batch(self, events: list[StoredEvent], start: int, last: int) -> str:
         def work(session):
             self._guard(session, start)
-            for event in events:
-                self._handle(event, session)
+            if self.batched:
+                self._handle(events, session)
+            else:
+                for event in events:
+                    self._handle(event, session)
             self._save(last, session)
         try:
             self._in_txn(work)
@@ -137,7 +155,10 @@ class Subscription:
                 log.warning("subscription %s: event %s failed: %s", self.key, events[0].id, exc)
             return "failed"
 
-    def _handle(self, event: StoredEvent, session) -> None:
+    def _handle(self, event: StoredEvent | list[StoredEvent], session) -> None:
+        """Call the handler with one event, or with a list of events when ``batched``."""
+        if self.batched and not isinstance(event, list):
+            event = [event]
         started = time.perf_counter()
         try:
             self.handler(event, session)

@@ -274,3 +274,108 @@ def test_competing_consumers_of_one_subscription_apply_each_event_once(store, mo
     [t.join() for t in threads]
     assert mongo_db.svc_count.find_one({"_id": "n"})["n"] == 600
     assert mongo_db.subscription_checkpoints.find_one({"_id": "svc:count"})["position"] == 600
+
+
+def test_concurrent_first_appends_of_many_people_share_key_inserts_and_one_key_each(store, mongo_db):
+    """Personal keys of first-time authors are created in groups (one insert_many), one key per person even when
+    the same person appends from several threads at once, and every event opens with its author's key."""
+    from pymongo import monitoring
+
+    inserts = []
+
+    class Listener(monitoring.CommandListener):
+        def started(self, event):
+            if event.command_name == "insert" and event.command.get("insert") == "personal_keys":
+                inserts.append(len(event.command.get("documents") or []))
+
+        def succeeded(self, event):
+            pass
+
+        def failed(self, event):
+            pass
+
+    import pymongo
+    client = pymongo.MongoClient(mongo_db.client.address and f"mongodb://{mongo_db.client.address[0]}:"
+                                 f"{mongo_db.client.address[1]}/?directConnection=true", event_listeners=[Listener()])
+    writer = EventStore(client[mongo_db.name])
+    people = [f"p{i % 40}" for i in range(120)]          # 40 people, each appending 3 times, all at once
+    barrier = threading.Barrier(len(people))
+
+    def append(i, person):
+        barrier.wait()
+        writer.append("city", f"prof-{i}", [NewEvent("TestProfiled", {"author": person,
+                                                                       "personal": {"n": i}})], 0)
+    threads = [threading.Thread(target=append, args=(i, p)) for i, p in enumerate(people)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert mongo_db.personal_keys.count_documents({}) == 40
+    # grouped: far fewer inserts than people (a person whose key was being inserted when their next append
+    # missed the cache is asked for again in the next group: a duplicate, answered with the stored key)
+    assert len(inserts) < 20 and max(inserts) > 1
+    fresh = EventStore(mongo_db)
+    for i in range(len(people)):
+        assert fresh.read_stream("city", f"prof-{i}")[0].data["personal"] == {"n": i}
+
+
+def test_personal_key_created_meanwhile_elsewhere_is_reused(store, mongo_db):
+    """Another process created the key between this process's cache miss and its insert: the duplicate is
+    detected and the existing key is used, so both processes' events open."""
+    other = EventStore(mongo_db)
+    other.append("city", "a", [NewEvent("TestProfiled", {"author": "dora", "personal": {"x": 1}})], 0)
+    store.append("city", "b", [NewEvent("TestProfiled", {"author": "dora", "personal": {"x": 2}})], 0)
+    assert mongo_db.personal_keys.count_documents({}) == 1
+    assert EventStore(mongo_db).read_stream("city", "a")[0].data["personal"] == {"x": 1}
+    assert other.read_stream("city", "b")[0].data["personal"] == {"x": 2}
+
+
+def test_read_page_reports_how_far_it_scanned_and_head_follows_other_writers(store, mongo_db):
+    for i in range(5):
+        store.append("city", f"s{i}", [ev(i)], 0)
+    events, reached = store.read_page(ALL_TENANTS, after=0, types=["NoSuchType"])
+    assert events == [] and reached == 5                  # nothing matched, but positions 1..5 were looked at
+    events, reached = store.read_page("city", after=2, limit=2)
+    assert [e.position for e in events] == [3, 4] and reached == 4
+    reader = EventStore(mongo_db)
+    assert reader.head() == 5                             # first call: probes _id
+    EventStore(mongo_db).append("city", "t", [ev(9)], 0)  # another writer
+    assert reader.head() == 6                             # later calls: the `p` index above the cached head
+    assert reader.read_page(ALL_TENANTS, after=6)[0] == [] and reader.read_page(ALL_TENANTS, after=6)[1] == 6
+
+
+def test_batched_subscription_gets_lists_and_still_parks_a_poison_event(store, mongo_db):
+    from agora.subscriptions import Subscription
+
+    for i in range(10):
+        store.append("city", f"s{i}", [ev(i)], 0)
+    calls = []
+
+    def handler(events, session):
+        assert isinstance(events, list)
+        if any(e.data["n"] == 4 for e in events):
+            raise RuntimeError("poison")
+        calls.append([e.data["n"] for e in events])
+        mongo_db.svc_sum.update_one({"_id": "n"}, {"$inc": {"n": len(events)}}, upsert=True, session=session)
+
+    sub = Subscription(store, mongo_db, "svc", "batched", ["TestHappened"], handler, batched=True, batch=100,
+                       max_attempts=2, backoff_s=0.001)
+    assert sub.poll() == 10
+    assert [n for c in calls for n in c] == [0, 1, 2, 3, 5, 6, 7, 8, 9]   # one by one after the batch failed
+    assert mongo_db.svc_sum.find_one({"_id": "n"})["n"] == 9
+    assert [d["position"] for d in sub.parked()] == [5] and sub.position() == 10 and sub.reached == 10
+    for i in range(10, 13):
+        store.append("city", f"s{i}", [ev(i)], 0)
+    assert sub.poll() == 3 and calls[-1] == [10, 11, 12]             # healthy batches: one call each
+
+
+def test_poll_exposes_its_progress_after_every_batch(store, mongo_db):
+    """A poll under steady load can run for long; the nameko entrypoint acks doorbells by ``reached``, so it
+    must move with each committed batch, not only when the poll returns (else the prefetch window fills up)."""
+    from agora.subscriptions import Subscription
+
+    for i in range(30):
+        store.append("city", f"s{i}", [ev(i)], 0)
+    seen = []
+    sub = Subscription(store, mongo_db, "svc", "progress", ["TestHappened"],
+                       lambda events, s: seen.append((sub.reached, len(events))), batched=True, batch=10)
+    sub.poll()
+    assert seen == [(0, 10), (10, 10), (20, 10)] and sub.reached == 30

@@ -9,6 +9,7 @@ projections and the subscriptions, so its personal-key cache and its cached head
 from __future__ import annotations
 
 import random
+import threading
 import time as _time
 from collections import OrderedDict
 from datetime import datetime, timezone
@@ -72,7 +73,8 @@ class ContextCache:
     The context projection is eventually consistent anyway: a withdrawal, merge or phase change takes effect on
     votes once the projection applied it plus at most ``TTL`` (another replica's projection) — or, when this
     process's own subscription applied it, at once: :meth:`changed` drops the entry and keeps it uncached for
-    ``FRESH_S`` (covers the transaction's commit). With 50 busy ideas a 0.5 s TTL still cost ~one read per vote."""
+    ``FRESH_S`` (covers the transaction's commit). With 50 busy ideas a 0.5 s TTL still cost ~one read per vote,
+    and without single flight every expiry cost one read per concurrent request."""
 
     TTL = 2.0
     FRESH_S = 1.0
@@ -80,6 +82,7 @@ class ContextCache:
     def __init__(self):
         self._items: dict = {}
         self._fresh_until: dict = {}
+        self._loading: dict = {}
 
     def get(self, key, load):
         now = _time.monotonic()
@@ -88,13 +91,25 @@ class ContextCache:
         hit = self._items.get(key)
         if hit is not None and hit[0] > now:
             return hit[1]
-        value = load()
-        if self._fresh_until.get(key, 0.0) > _time.monotonic():
-            return value                            # changed while loading: do not keep what may be the old value
-        if len(self._items) > 50_000:
-            self._items.clear()
-        self._items[key] = (now + self.TTL, value)
-        return value
+        flight = self._loading.get(key)
+        if flight is not None:                      # single flight: a burst of misses on one key loads it once
+            flight.wait()
+            hit = self._items.get(key)
+            if hit is not None and hit[0] > _time.monotonic():
+                return hit[1]
+            return load()
+        flight = self._loading[key] = threading.Event()
+        try:
+            value = load()
+            if self._fresh_until.get(key, 0.0) > _time.monotonic():
+                return value                        # changed while loading: do not keep what may be the old value
+            if len(self._items) > 50_000:
+                self._items.clear()
+            self._items[key] = (now + self.TTL, value)
+            return value
+        finally:
+            del self._loading[key]
+            flight.set()
 
     def changed(self, *keys) -> None:
         until = _time.monotonic() + self.FRESH_S

@@ -16,11 +16,11 @@ import time as _time
 import uuid
 from datetime import datetime, timezone
 
-from pymongo import ReplaceOne
+from pymongo import InsertOne, ReplaceOne
 
 from agora.errors import ConcurrencyError
 from agora.events.envelope import NewEvent
-from agora.store import EventStore, to_stored
+from agora.store import EventStore
 from agora.subscriptions import Subscription
 from votes import domain as d
 
@@ -182,10 +182,13 @@ class MongoState:
         self._manual: dict[str, dict | None] = {}
         self._dirty_reactions: set[str] = set()
         self._dirty_tallies: set[str] = set()
+        self._absent: set[str] = set()        # read as missing in this transaction: written with an insert
 
     def get_reaction(self, key):
         if key not in self._reactions:
             self._reactions[key] = self.db[TALLY_REACTIONS].find_one({"_id": key}, session=self.s)
+            if self._reactions[key] is None:
+                self._absent.add(key)
         r = self._reactions[key]
         return dict(r) if r else None
 
@@ -202,6 +205,8 @@ class MongoState:
                                                                                session=self.s)}
             for k in want:
                 self._reactions[k] = found.get(k)
+                if k not in found:
+                    self._absent.add(k)
         want = [k for k in tally_keys if _k(self.t, *k) not in self._tallies]
         if want:
             ids = [_k(self.t, *k) for k in want]
@@ -211,21 +216,30 @@ class MongoState:
                 if doc:
                     for f in ("_id", "tenant", "projected_at"):
                         doc.pop(f, None)
+                else:
+                    self._absent.add(key)
                 self._tallies[key] = doc or d.empty_tally(tt, tid)
+
+    def _write(self, coll: str, docs: dict[str, dict]) -> None:
+        """One bulk write: documents this transaction read as missing are inserted (cheaper than an upsert, and
+        a concurrent writer would make the transaction fail and retry), the others replaced."""
+        ops = []
+        for key in sorted(docs):
+            doc = docs[key]
+            if key in self._absent:
+                ops.append(InsertOne(doc))
+                self._absent.discard(key)
+            else:
+                ops.append(ReplaceOne({"_id": key}, doc, upsert=True))
+        if ops:
+            self.db[coll].bulk_write(ops, ordered=True, session=self.s)
 
     def flush(self) -> None:
         """Write what the batch changed: one bulk write per collection."""
         now = self.now()
-        ops = [ReplaceOne({"_id": k}, dict(self._reactions[k], projected_at=now), upsert=True)
-               for k in sorted(self._dirty_reactions)]
-        if ops:
-            self.db[TALLY_REACTIONS].bulk_write(ops, ordered=False, session=self.s)
-        ops = []
-        for key in sorted(self._dirty_tallies):
-            ops.append(ReplaceOne({"_id": key}, dict(self._tallies[key], _id=key, tenant=self.t,
-                                                     projected_at=now), upsert=True))
-        if ops:
-            self.db[TALLY].bulk_write(ops, ordered=False, session=self.s)
+        self._write(TALLY_REACTIONS, {k: dict(self._reactions[k], projected_at=now) for k in self._dirty_reactions})
+        self._write(TALLY, {k: dict(self._tallies[k], _id=k, tenant=self.t, projected_at=now)
+                            for k in self._dirty_tallies})
         self._dirty_reactions.clear()
         self._dirty_tallies.clear()
 
@@ -251,6 +265,8 @@ class MongoState:
                 doc.pop("_id", None)
                 doc.pop("tenant", None)
                 doc.pop("projected_at", None)
+            else:
+                self._absent.add(key)
             self._tallies[key] = doc or d.empty_tally(target_type, target_id)
         return d._deep(self._tallies[key])
 
@@ -299,44 +315,15 @@ class TallyProjection:
         self._settings_cache: dict[tuple[str, str], tuple[float, d.Phase | None]] = {}
         self._ideas: dict[tuple[str, str], dict] = {}     # an idea's project and phase never change
 
-    READ_AHEAD = 200
-
     def handle(self, event, session=None) -> list[dict]:
-        """Apply ``event``. Inside a subscription transaction the handler reads ahead: it applies this event and
-        the next ones of the log at once (write-behind, one bulk write per collection) and the following calls of
-        the same transaction find them applied. Applying is idempotent per record (positions), so events read
-        ahead beyond the subscription's batch are skipped when their own batch comes."""
-        if session is None or self.store is None:
-            return self._apply([event], session)
-        marker = self._done.get(id(session))
-        txn = getattr(session, "_transaction_id", None)
-        if marker is not None and marker[0] == txn and event.position <= marker[1]:
-            return []
-        batch = [event] + self._read_ahead(event.position)
-        changed = self._apply(batch, session)
-        self._done = {id(session): (txn, batch[-1].position)}
-        return changed
+        """Apply one event (see :meth:`handle_batch`)."""
+        return self._apply([event], session)
 
-    _done: dict = {}
-
-    def _read_ahead(self, position: int) -> list:
-        """The tally events stored right after ``position`` (up to READ_AHEAD positions), in position order.
-
-        Positions are contiguous (agora.store), so this asks for them by primary key (``_id $in``, a point lookup
-        per position) instead of ``store.read_all``'s ``_id`` range, which SecantusDB answers with a full
-        collection scan (~25 µs per stored event, per call). Positions not stored yet simply match nothing;
-        other event types are dropped here. Personal data is opened and old versions upcast like read_all does."""
-        wanted = set(TALLY_TYPES)
-        ids = list(range(position + 1, position + 1 + self.READ_AHEAD))
-        docs = list(self.store.events.find({"_id": {"$in": ids}}))
-        docs.sort(key=lambda doc: doc["_id"])
-        out = []
-        for i, doc in enumerate(docs):
-            if doc["_id"] != position + 1 + i:
-                break                                 # not committed yet (or a later one is): stop at the gap
-            if doc["type"] in wanted:
-                out.append(to_stored(dict(doc, data=self.store.vault.open(doc["data"]))))
-        return out
+    def handle_batch(self, events, session=None) -> list[dict]:
+        """Apply a subscription batch (events in position order) in one go: the reaction records and tallies the
+        batch touches are read with one query each and written with one bulk write per collection. Applying is
+        idempotent per record (positions), so a batch replayed after a crash changes nothing twice."""
+        return self._apply(list(events), session)
 
     def _apply(self, events, session) -> list[dict]:
         by_tenant: dict[str, list] = {}
@@ -451,10 +438,10 @@ def _before(event_time: str, as_at: datetime) -> bool:
 
 
 # ------------------------------------------------------------------------------------------------- rebuild
-def subscription(store: EventStore, db, name: str, handler) -> Subscription:
+def subscription(store: EventStore, db, name: str, handler, batched: bool = False) -> Subscription:
     sources = CONTEXT_SOURCES if name == "context" else TALLY_SOURCES
     types = sorted({t for ts in sources.values() for t in ts})
-    return Subscription(store, db, "votes", name, types, handler)
+    return Subscription(store, db, "votes", name, types, handler, batched=batched)
 
 
 def rebuild(store: EventStore, db, which: str = "tallies") -> int:
@@ -462,15 +449,15 @@ def rebuild(store: EventStore, db, which: str = "tallies") -> int:
     if which == "tallies":
         for c in TALLY_COLLECTIONS:
             db.drop_collection(c)
-        handler = TallyProjection(db, store).handle
+        handler, batched = TallyProjection(db, store).handle_batch, True
     elif which == "context":
         for c in CONTEXT_COLLECTIONS:
             db.drop_collection(c)
-        handler = ContextProjection(db).handle
+        handler, batched = ContextProjection(db).handle, False
     else:
         raise ValueError(f"unknown projection {which!r} (tallies or context)")
     ensure_indexes(db)
-    sub = subscription(store, db, which, handler)
+    sub = subscription(store, db, which, handler, batched)
     sub.reset()
     return sub.poll()
 

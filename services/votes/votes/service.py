@@ -129,9 +129,9 @@ class VotesService(ObservableService):
         self.projections.context.handle(event, session)
         context_cache.changed_by(event)
 
-    @subscribe("tallies", TALLY_SOURCES)
-    def on_tallies(self, event, session):
-        self.projections.tallies.handle(event, session)
+    @subscribe("tallies", TALLY_SOURCES, batched=True)
+    def on_tallies(self, events, session):
+        self.projections.tallies.handle_batch(events, session)
 
     @timer(interval=EXPIRY_INTERVAL_S)
     def expire_proposals(self):
