@@ -22,10 +22,11 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "services" / "budgets"))
+sys.path.insert(0, str(ROOT / "services" / "budgets" / "tests"))   # pabutools_bridge (a test helper)
 
 from budgets.instance import Instance, Project, Vote  # noqa: E402
 from budgets.rules import count  # noqa: E402
-from tests.pabutools_bridge import pabutools_outcome  # noqa: E402
+from pabutools_bridge import pabutools_outcome  # noqa: E402
 
 
 def lodz_like(n_voters: int, n_projects: int = 100, budget: int = 40_000_000, seed: int = 2022,

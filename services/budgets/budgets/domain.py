@@ -21,7 +21,8 @@ Public API
   ``close(at=None)`` -> [RoundClosed];
   ``compute_outcome(rule=None, tie_breaking=None)`` -> [OutcomeComputed] (closed rounds; counts in-process);
   ``record_outcome(outcome)`` -> [OutcomeComputed] for an :class:`budgets.rules.Outcome` computed elsewhere
-  (e.g. with :func:`budgets.worker.count_in_worker` on ``round_.to_instance()``).
+  (the service counts in a spawned process that reads the ballots from the store itself:
+  ``budgets.dependencies.count_in_process``, so the web server's hub is never blocked).
 * queries: ``validate_ballot(selection) -> list[BallotError]``, ``ballot(voter_id) -> Ballot | None``,
   ``ballots`` (dict voter_id -> :class:`Ballot`), ``to_instance() -> budgets.instance.Instance``,
   ``status`` (``None`` | ``"open"`` | ``"closed"``), ``projects``, ``outcome`` (last OutcomeComputed data),

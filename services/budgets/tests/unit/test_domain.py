@@ -4,8 +4,6 @@ from __future__ import annotations
 import pytest
 
 from budgets.domain import BallotRejected, BudgetRound, DomainError
-from budgets.worker import count_in_worker, shutdown
-from budgets.rules import count
 
 
 def make_round(ballot_type="knapsack", constraints=None, budget="100000", costs=(40000, 30000, 50000, 10000)):
@@ -112,15 +110,3 @@ def test_commands_do_not_mutate_and_reject_bad_input():
         r.add_project(id="px", cost=-5)
     with pytest.raises(DomainError):
         r.cast_ballot(voter_id="v1", selection=["p1"], demographics={"shoe_size": 44})
-
-
-def test_count_in_worker_matches_in_process():
-    r, _ = make_round("approval")
-    for i in range(30):
-        r.apply_all(r.cast_ballot(voter_id=f"v{i}", selection=sorted({f"p{1 + i % 4}", f"p{1 + (i * 3) % 4}"})))
-    instance = r.to_instance()
-    try:
-        for rule in ("mes-add1", "phragmen"):
-            assert count_in_worker(instance, rule).selected == count(instance, rule).selected
-    finally:
-        shutdown()
