@@ -5,14 +5,16 @@ CLI (development tokens): ``python -m agora.auth mint --sub alice --tenant demo 
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
+import os
 import sys
 import time
 from dataclasses import dataclass
 
 import jwt
 
-from agora.config import DEV_JWT_SECRET, settings
+from agora.config import DEV_JWT_SECRET
 from agora.errors import Forbidden, Unauthorized
 
 ROLES = ("citizen", "moderator", "admin", "partner")
@@ -34,7 +36,8 @@ class Principal:
 
 
 def _secret(secret: str | None) -> str:
-    secret = secret or settings().jwt_secret
+    # = settings().jwt_secret, read alone: building every setting on each request cost more than the JWT check
+    secret = secret or os.environ.get("AGORA_JWT_SECRET") or DEV_JWT_SECRET
     if secret == DEV_JWT_SECRET:
         log.debug("using the development JWT secret; set AGORA_JWT_SECRET in production")
     return secret
@@ -51,9 +54,21 @@ def mint(sub: str, tenant: str, roles, secret: str | None = None, ttl_s: int = 3
 
 
 def decode(token: str, secret: str | None = None) -> Principal:
+    principal, exp = _verified(token, _secret(secret))
+    if exp <= time.time():  # PyJWT's own test (exp <= now): a token verified while valid expires all the same
+        raise Unauthorized("token expired")
+    return principal
+
+
+@functools.lru_cache(maxsize=4096)
+def _verified(token: str, secret: str) -> tuple[Principal, int]:
+    """The token's principal and expiry after PyJWT's signature and claim checks, memoised per (token, secret).
+
+    Only tokens that passed are remembered (an exception is not cached), and of their checks only ``exp`` can
+    fail later as time goes on (``nbf``/``iat`` only ever become valid): :func:`decode` re-checks it every time.
+    """
     try:
-        claims = jwt.decode(token, _secret(secret), algorithms=[ALGORITHM],
-                            options={"require": ["sub", "tenant", "exp"]})
+        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "tenant", "exp"]})
     except jwt.ExpiredSignatureError:
         raise Unauthorized("token expired") from None
     except jwt.PyJWTError as exc:
@@ -61,7 +76,7 @@ def decode(token: str, secret: str | None = None) -> Principal:
     roles = claims.get("roles") or []
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
         raise Unauthorized("invalid token: roles must be a list of strings")
-    return Principal(str(claims["sub"]), str(claims["tenant"]), frozenset(roles))
+    return Principal(str(claims["sub"]), str(claims["tenant"]), frozenset(roles)), int(claims["exp"])
 
 
 def from_header(header: str | None, secret: str | None = None) -> Principal:

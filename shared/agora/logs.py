@@ -1,7 +1,6 @@
 """JSON logs with correlation ids. ``setup("ideas")`` once per process; ``with correlation(cid):`` scopes an id."""
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import json
 import logging
@@ -11,13 +10,20 @@ import time
 _cid: contextvars.ContextVar[str | None] = contextvars.ContextVar("agora_correlation_id", default=None)
 
 
-@contextlib.contextmanager
-def correlation(cid: str | None):
-    token = _cid.set(cid)
-    try:
-        yield cid
-    finally:
-        _cid.reset(token)
+class correlation:
+    """``with correlation(cid):`` scopes a correlation id (a class: cheaper than a generator on every request)."""
+
+    __slots__ = ("cid", "_token")
+
+    def __init__(self, cid: str | None):
+        self.cid = cid
+
+    def __enter__(self) -> str | None:
+        self._token = _cid.set(self.cid)
+        return self.cid
+
+    def __exit__(self, *exc) -> None:
+        _cid.reset(self._token)
 
 
 def current_correlation() -> str | None:

@@ -2,6 +2,8 @@
 
 Every service exposes them on ``/metrics`` (see agora.web); the relay on its own small HTTP server.
 """
+import functools
+
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest, REGISTRY
 
 EVENTS_APPENDED = Counter("agora_events_appended", "Events appended to the event store",
@@ -21,6 +23,13 @@ HANDLER_FAILURES = Counter("agora_handler_failures", "Failed handler attempts", 
 DLQ_MESSAGES = Gauge("agora_dlq_messages", "Events parked in the dead-letter queue", ["service"])
 HTTP_REQUESTS = Counter("agora_http_requests", "HTTP requests", ["service", "method", "route", "status"])
 HTTP_SECONDS = Histogram("agora_http_request_seconds", "HTTP request latency", ["service", "method", "route"])
+
+
+@functools.lru_cache(maxsize=4096)
+def child(metric, *labels: str):
+    """``metric.labels(*labels)``, memoised for hot paths: prometheus-client returns the same child for the same
+    labels anyway (until ``remove``/``clear``, which Agora never calls), but takes a lock to find it."""
+    return metric.labels(*labels)
 
 
 def exposition() -> tuple[bytes, str]:

@@ -34,6 +34,13 @@ def json_response(body, status: int = 200, headers: dict | None = None) -> Respo
                     mimetype="application/json", headers=headers)
 
 
+@functools.lru_cache(maxsize=None)
+def _shared(schema_cls: type[Schema]) -> Schema:
+    """One instance per schema class: building a schema deep-copies its fields (nested schemas included) and cost
+    more than loading a request with it; an instance keeps no state between ``load`` calls."""
+    return schema_cls()
+
+
 def read_json(request, schema: Schema | type[Schema] | None = None):
     """Parse the request body as JSON (400 when malformed); optionally load it with a marshmallow schema (422)."""
     raw = request.get_data()
@@ -43,7 +50,7 @@ def read_json(request, schema: Schema | type[Schema] | None = None):
         raise BadRequest(f"request body is not valid UTF-8 JSON: {exc}") from None
     if schema is None:
         return body
-    schema = schema() if isinstance(schema, type) else schema
+    schema = _shared(schema) if isinstance(schema, type) else schema
     if not isinstance(body, dict) and not getattr(schema, "many", False):
         raise ValidationFailed({"_schema": ["expected a JSON object"]})
     try:
@@ -53,7 +60,7 @@ def read_json(request, schema: Schema | type[Schema] | None = None):
 
 
 def load_query(request, schema: Schema | type[Schema]):
-    schema = schema() if isinstance(schema, type) else schema
+    schema = _shared(schema) if isinstance(schema, type) else schema
     try:
         return schema.load(request.args.to_dict())
     except ValidationError as err:
@@ -102,10 +109,13 @@ def json_route(method: str, url: str, *, summary: str = "", request_schema=None,
                                           "correlation_id": cid}, 500)
             resp.headers["X-Correlation-Id"] = cid
             elapsed = time.perf_counter() - started
-            metrics.HTTP_REQUESTS.labels(service, method, route_name, str(resp.status_code)).inc()
-            metrics.HTTP_SECONDS.labels(service, method, route_name).observe(elapsed)
+            metrics.child(metrics.HTTP_REQUESTS, service, method, route_name, str(resp.status_code)).inc()
+            metrics.child(metrics.HTTP_SECONDS, service, method, route_name).observe(elapsed)
             return resp
 
+        # nameko checks each request's arguments against the entrypoint's signature (inspect.getcallargs): give it
+        # the wrapper's own signature once instead of having it rebuilt from the code object per request
+        wrapper.__signature__ = inspect.signature(wrapper, follow_wrapped=False)
         setattr(wrapper, ROUTE_ATTR, {"method": method.upper(), "url": url, "summary": summary or
                                       (fn.__doc__ or "").strip().split("\n")[0], "request_schema": request_schema,
                                       "response_schema": response_schema, "query_schema": query_schema,

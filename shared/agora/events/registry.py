@@ -5,7 +5,9 @@ import threading
 from dataclasses import dataclass
 from typing import Callable
 
-from marshmallow import Schema, ValidationError
+from marshmallow import INCLUDE, Schema, ValidationError, fields
+from marshmallow.decorators import POST_DUMP, POST_LOAD, PRE_DUMP
+from marshmallow.utils import missing
 
 from agora.errors import ValidationFailed
 
@@ -77,26 +79,57 @@ def latest_version(name: str) -> int:
 
 
 def validate(name: str, data: dict, version: int | None = None) -> tuple[EventType, dict]:
-    """Validate ``data`` against the schema; returns (event type, serialisable data). Raises ValidationFailed."""
+    """Validate ``data`` against the schema; returns (event type, serialisable data). Raises ValidationFailed.
+
+    The serialisable data is ``schema.dump(schema.load(data))``; for a schema whose loaded data already is that
+    (see :func:`_dump_is_identity`, e.g. every votes event) the dump is skipped.
+    """
     etype = get(name, version)
-    schema = _instance(etype)
+    schema, dump_needed = _instance(etype)
     try:
         loaded = schema.load(data)
     except ValidationError as err:
         raise ValidationFailed(err.messages, f"invalid {name} v{etype.version} payload") from None
-    return etype, schema.dump(loaded)
+    return etype, schema.dump(loaded) if dump_needed else loaded
 
 
-_INSTANCES: dict[tuple[str, int], Schema] = {}
+_INSTANCES: dict[tuple[str, int], tuple[Schema, bool]] = {}
 
 
-def _instance(etype: EventType) -> Schema:
-    """Schema instances are stateless between load/dump calls: build each once."""
+def _instance(etype: EventType) -> tuple[Schema, bool]:
+    """(schema, whether its loaded data needs a dump): schema instances are stateless between load/dump calls,
+    so each is built (and examined) once."""
     key = (etype.name, etype.version)
-    schema = _INSTANCES.get(key)
-    if schema is None:
-        schema = _INSTANCES[key] = etype.schema()
-    return schema
+    entry = _INSTANCES.get(key)
+    if entry is None:
+        schema = etype.schema()
+        entry = _INSTANCES[key] = (schema, not _dump_is_identity(schema))
+    return entry
+
+
+# fields whose load returns plain JSON values (str, int, float, bool or None) that their dump returns unchanged;
+# exact classes only: a subclass (Email, UUID, a custom field) may load or dump differently
+_PLAIN_FIELDS = (fields.String, fields.Integer, fields.Float, fields.Boolean)
+
+
+def _dump_is_identity(schema: Schema) -> bool:
+    """True when ``schema.dump(schema.load(x)) == schema.load(x)`` for every valid ``x``, same key order included:
+    load and dump see the same fields under the same keys, no hook or default applies to one side only, and
+    every field is a plain one, a ``List`` of one, or ``Nested`` in such a schema."""
+    if schema.unknown == INCLUDE or any(schema._hooks.get(hook) for hook in (POST_LOAD, PRE_DUMP, POST_DUMP)):
+        return False
+    return all(_field_dump_is_identity(field) for field in schema.fields.values())
+
+
+def _field_dump_is_identity(field: fields.Field) -> bool:
+    if (field.load_only or field.dump_only or field.data_key is not None or field.attribute is not None
+            or field.dump_default is not missing or field.post_load):
+        return False
+    if type(field) is fields.Nested:
+        return field.unknown != INCLUDE and _dump_is_identity(field.schema)
+    if type(field) is fields.List:
+        return _field_dump_is_identity(field.inner)
+    return type(field) in _PLAIN_FIELDS and not getattr(field, "as_string", False)
 
 
 def upcast(name: str, version: int, data: dict) -> tuple[int, dict]:
