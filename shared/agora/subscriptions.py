@@ -89,7 +89,7 @@ class Subscription:
 
         Reads need no head lookup (:meth:`EventStore.read_page` stops at the first position not stored yet). If
         another consumer moves the checkpoint meanwhile (a replica, or a rebuild resetting it), the batch's
-        transaction sees it (:meth:`_guard`) and the poll re-reads it."""
+        transaction sees it (:meth:`_claim`) and the poll re-reads it."""
         total = 0
         start = self.position()
         while until is None or start < until:
@@ -127,24 +127,29 @@ class Subscription:
         with self.db.client.start_session() as session:
             session.with_transaction(fn)
 
-    def _guard(self, session, expected: int) -> None:
-        """Inside the transaction: the checkpoint must still be where this batch starts. Reading it in the
-        transaction also makes a concurrent consumer's commit on it a write conflict (→ retry → _Moved)."""
+    def _claim(self, session, expected: int, position: int) -> None:
+        """Move the checkpoint from ``expected`` to ``position``, in the transaction, before the handler runs (it
+        commits with the handler's writes or not at all). If the checkpoint is no longer where this batch starts,
+        another consumer got there first: :class:`_Moved`. Writing it first also makes a concurrent consumer's
+        commit on it a write conflict (→ retry → _Moved). One round trip: the condition is the guard.
+        Without transactions the checkpoint is saved after the handler instead (at least once)."""
         if not self.transactional:
             return
-        doc = self.checkpoints.find_one({"_id": self.key}, session=session)
-        if doc is None or int(doc["position"]) != expected:
+        res = self.checkpoints.update_one({"_id": self.key, "position": expected}, {"$set": {"position": position}},
+                                          session=session)
+        if res.matched_count == 0:
             raise _Moved()
 
     def _run_batch(self, events: list[StoredEvent], start: int, last: int) -> str:
         def work(session):
-            self._guard(session, start)
+            self._claim(session, start, last)
             if self.batched:
                 self._handle(events, session)
             else:
                 for event in events:
                     self._handle(event, session)
-            self._save(last, session)
+            if not self.transactional:
+                self._save(last)
         try:
             self._in_txn(work)
             return "done"
@@ -173,9 +178,10 @@ class Subscription:
                 return                               # already applied (a concurrent consumer, or a retry)
 
             def work(session, event=event, current=current):
-                self._guard(session, current)
+                self._claim(session, current, event.position)
                 self._handle(event, session)
-                self._save(event.position, session)
+                if not self.transactional:
+                    self._save(event.position)
             try:
                 self._in_txn(work)
                 return
