@@ -359,8 +359,8 @@ def main(argv=None) -> int:
             codes = []
             sessions = threading.local()
             # an open-loop generator must never fall behind its schedule (a late thread would fire a burst):
-            # enough threads for ~0.25 s of latency each, their connections opened before the clock starts
-            n_threads = max(8, min(128, int(half * 0.25) + 8))
+            # enough threads for ~0.6 s of latency each, their connections opened before the clock starts
+            n_threads = max(8, min(256, int(half * 0.6) + 16))
             ready = []
             for _ in range(n_threads):
                 c = Client(bases)
