@@ -20,6 +20,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from agora.grouping import GroupCommit
+
 OWNER_FIELDS = ("author", "voter")
 KEYS = "personal_keys"
 CACHE_TTL_S = 60.0   # a key forgotten by another process stops decrypting here within this time
@@ -50,9 +52,7 @@ class PersonalVault:
         self.keys = db.get_collection(KEYS)
         self._cache: dict[str, tuple[bytes, float]] = {}
         self._lock = threading.Lock()
-        self._pending: list[_NewKey] = []
-        self._pending_lock = threading.Lock()
-        self._leading = False
+        self._group: GroupCommit[_NewKey] = GroupCommit(self._insert_keys, self.MAX_BATCH)
 
     @staticmethod
     def kid(tenant: str, owner: str) -> str:
@@ -77,24 +77,9 @@ class PersonalVault:
         """The key of ``kid``, created if it does not exist yet.
 
         Insert first (one round trip for a new person; an existing key makes it a duplicate, then read). Concurrent
-        creations in this process are grouped like the store's appends: whoever finds no leader inserts everything
-        pending with one unordered ``insert_many`` while the others wait, so a burst of first-time voters costs a
-        few inserts instead of one per person."""
-        req = _NewKey(kid)
-        with self._pending_lock:
-            self._pending.append(req)
-            lead = not self._leading
-            self._leading = True
-        if lead:
-            while True:
-                with self._pending_lock:
-                    if not self._pending:
-                        self._leading = False
-                        break
-                    batch = self._pending[: self.MAX_BATCH]
-                    del self._pending[: self.MAX_BATCH]
-                self._insert_keys(batch)
-        req.done.wait()
+        creations in this process are grouped like the store's appends (:mod:`agora.grouping`): one unordered
+        ``insert_many`` per group, so a burst of first-time voters costs a few inserts instead of one per person."""
+        req = self._group.submit(_NewKey(kid))
         if req.error is not None:
             raise req.error
         return req.key

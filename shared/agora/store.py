@@ -38,6 +38,7 @@ from agora.errors import ConcurrencyError
 from agora.events import registry
 from agora.events.envelope import NewEvent, StoredEvent, now_iso
 from agora import metrics
+from agora.grouping import GroupCommit
 from agora.personal import PersonalVault
 
 ALL_TENANTS = "*"   # system readers only (relay, cross-tenant subscriptions)
@@ -76,15 +77,12 @@ class EventStore:
         self.client = db.client
         self.vault = PersonalVault(db)
         self.group_commit = group_commit
-        self.max_batch = max_batch
         self._head = 0
         self._head_known = False
         self._head_probed = False
         self._head_lock = threading.Lock()
         self._write_lock = threading.Lock()
-        self._pending_lock = threading.Lock()
-        self._pending: list[_Request] = []
-        self._leading = False
+        self._group: GroupCommit[_Request] = GroupCommit(self._write_batch_locked, max_batch)
 
     # ------------------------------------------------------------------ setup
     def ensure_indexes(self) -> "EventStore":
@@ -183,23 +181,7 @@ class EventStore:
         req = _Request(tenant, stream, self._docs(tenant, stream, events), expected_version)
         started = _time.perf_counter()
         if self.group_commit and req.batchable:
-            with self._pending_lock:
-                self._pending.append(req)
-                lead = not self._leading
-                self._leading = True
-            if lead:
-                # leader: write everything pending (ours first), batch after batch, until the queue is empty;
-                # requests that arrive meanwhile are guaranteed to be drained before the leader resigns
-                while True:
-                    with self._pending_lock:
-                        if not self._pending:
-                            self._leading = False
-                            break
-                        batch = self._pending[: self.max_batch]
-                        del self._pending[: self.max_batch]
-                    with self._write_lock:
-                        self._write_batch(batch)
-            req.done.wait()
+            self._group.submit(req)
         else:
             with self._write_lock:
                 self._write_one(req)
@@ -209,6 +191,10 @@ class EventStore:
         for doc in req.docs:
             metrics.EVENTS_APPENDED.labels(service=doc["source"], type=doc["type"]).inc()
         return req.result
+
+    def _write_batch_locked(self, batch: list[_Request]) -> None:
+        with self._write_lock:
+            self._write_batch(batch)
 
     def _write_batch(self, batch: list[_Request]) -> None:
         """Insert single-event requests with one ordered insert_many; isolate failures one by one."""
