@@ -21,7 +21,9 @@ in one transaction with the checkpoint, so an event is applied once whoever wins
 the figures stay end-to-end and lossless, the ceiling and the goal keys mean the same. Default 1.
 
 Diagnostics: ``AGORA_VOTES_CMDSTATS=/tmp/x.json`` makes the service count its MongoDB commands by kind
-(votes/cmdstats.py), to see the store round trips per vote.
+(votes/cmdstats.py: count, documents returned, mean latency), to see the store round trips per vote;
+``AGORA_BENCH_TRACE=/tmp/t.json`` writes (vote time, latency ms) of every half-load vote, to see when the tail
+happens. The checkpoint poller is paused during the sustained phase (it is measurement, not platform, load).
 """
 from __future__ import annotations
 
@@ -207,10 +209,18 @@ class Checkpoints(threading.Thread):
         self.coll = db["subscription_checkpoints"]
         self.samples: list[tuple[float, int]] = []
         self.stop = threading.Event()
+        self.paused = threading.Event()     # set during the sustained phase: the poller is measurement overhead
+
+    def read(self) -> int:
+        doc = self.coll.find_one({"_id": "votes:tallies"})
+        return doc["position"] if doc else 0
 
     def run(self):
         last = -1
         while not self.stop.is_set():
+            if self.paused.is_set():
+                time.sleep(0.02)
+                continue
             doc = self.coll.find_one({"_id": "votes:tallies"})
             pos = doc["position"] if doc else 0
             if pos != last:
@@ -331,14 +341,16 @@ def main(argv=None) -> int:
             cpu0 = {r: sum(cpu_seconds(x) for x in pids) for r, pids in roles.items()}
             ops0 = store_ops(db)
             head0 = store.head()
+            cps.paused.set()
             t0 = time.perf_counter()
             with ThreadPoolExecutor(args.concurrency) as pool:
                 list(pool.map(client, range(args.concurrency)))
             t_http = time.perf_counter() - t0
             head1 = store.head()
-            while cps.position() < head1:
-                time.sleep(0.005)
+            while cps.read() < head1:
+                time.sleep(0.01)
             t_tally = time.perf_counter() - t0
+            cps.paused.clear()
             n = sum(accepted)
             cpu_ms = {r: round((sum(cpu_seconds(x) for x in pids) - cpu0[r]) * 1000 / max(1, n), 2)
                       for r, pids in roles.items()}
@@ -384,18 +396,21 @@ def main(argv=None) -> int:
             time.sleep(0.05)
             cps.stop.set()
             cps.join()
-            lat = []
+            lat, trace = [], []
             for e in store.read_all(tenant, after=start_head, limit=10 ** 6, types=["ReactionCast"],
                                     until=end_head):
                 seen = cps.visible_at(e.position)
                 if seen is not None:
                     lat.append(max(0.0, seen - parse(e.time)) * 1000)
+                    trace.append((parse(e.time), lat[-1]))
             achieved = n_half / (time.perf_counter() - t_start)
+            if os.environ.get("AGORA_BENCH_TRACE"):     # diagnostics: (vote time, latency ms) of every half-load vote
+                Path(os.environ["AGORA_BENCH_TRACE"]).write_text(json.dumps(trace))
             # diagnostic: when the tally handler applied each vote (before its transaction committed)
             times = {e.position: parse(e.time) for e in store.read_all(tenant, after=start_head, limit=10 ** 6,
                                                                         types=["ReactionCast"], until=end_head)}
             handler_lat = [max(0.0, r["projected_at"] - times[r["position"]]) * 1000
-                           for r in db["votes_tally_reactions"].find({"position": {"$gt": start_head}},
+                           for r in db["votes_tally"].find({"kind": "reaction", "position": {"$gt": start_head}},
                                                                      {"position": 1, "projected_at": 1})
                            if r.get("position") in times]
 

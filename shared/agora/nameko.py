@@ -121,7 +121,7 @@ class SubscriptionEntrypoint(Entrypoint):
 
     def __init__(self, name: str, sources: dict[str, list[str]], batch: int = 200, max_attempts: int = 5,
                  backoff_s: float = 0.05, transactional: bool = True, collections: list[str] | None = None,
-                 batched: bool = False, **kwargs):
+                 batched: bool = False, layout: int | None = None, **kwargs):
         self.sub_name = name
         self.sources = {src: list(types) for src, types in sources.items()}
         self.batch = batch
@@ -130,6 +130,7 @@ class SubscriptionEntrypoint(Entrypoint):
         self.transactional = transactional
         self.collections = collections
         self.batched = batched
+        self.layout = layout
         self._pending: list = []
         super().__init__(**kwargs)
 
@@ -146,7 +147,7 @@ class SubscriptionEntrypoint(Entrypoint):
                                          self._call_handler, batch=self.batch, max_attempts=self.max_attempts,
                                          backoff_s=self.backoff_s, on_park=self._publish_dead,
                                          transactional=self.transactional, collections=self.collections,
-                                         batched=self.batched)
+                                         batched=self.batched, layout=self.layout)
 
     def start(self):
         self._stop.clear()

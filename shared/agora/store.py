@@ -362,7 +362,8 @@ class EventStore:
     def _window(self, lo: int, hi: int, open_ended: bool = False) -> list[dict]:
         """Every event with lo < position ≤ hi, in order (positions have no gaps: exactly hi - lo documents).
         ``open_ended``: ``hi`` may lie beyond the head; the contiguous run from lo + 1 is returned."""
-        docs = list(self.events.find({"p": {"$gt": lo, "$lte": hi}}))
+        # the whole window in one reply: pymongo's default first batch is 101 documents, then a getMore round trip
+        docs = list(self.events.find({"p": {"$gt": lo, "$lte": hi}}, batch_size=hi - lo + 1))
         docs.sort(key=lambda d: d["_id"])
         run = next((i for i, d in enumerate(docs) if d["_id"] != lo + 1 + i), len(docs))
         if open_ended:

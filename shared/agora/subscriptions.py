@@ -48,7 +48,7 @@ class Subscription:
     def __init__(self, store: EventStore, db, service: str, name: str, types: list[str] | None,
                  handler: Handler, *, batch: int = 200, max_attempts: int = 5, backoff_s: float = 0.05,
                  on_park: Callable[[StoredEvent, str], None] | None = None, transactional: bool = True,
-                 collections: list[str] | None = None, batched: bool = False):
+                 collections: list[str] | None = None, batched: bool = False, layout: int | None = None):
         self.store = store
         self.db = db
         self.service = service
@@ -68,6 +68,24 @@ class Subscription:
         if collections is not None:      # the read models this subscription fills (emptied by a rebuild)
             update["$set"] = {"collections": sorted(collections)}
         self.checkpoints.update_one({"_id": self.key}, update, upsert=True)
+        self.reached = 0
+        if layout is not None:
+            self._ensure_layout(layout, collections or [])
+
+    def _ensure_layout(self, layout: int, collections: list[str]) -> None:
+        """A read model whose documents changed shape is rebuilt, not migrated: when the checkpoint records another
+        ``layout`` than the code's, the declared collections are emptied and the checkpoint reset, so the next poll
+        replays the log into the new layout (projections are disposable). Replicas still running the old code must
+        be stopped first: they would keep writing the old shape."""
+        doc = self.checkpoints.find_one({"_id": self.key}) or {}
+        if doc.get("layout") == layout:
+            return
+        if doc.get("position", 0) > 0:
+            log.warning("subscription %s: read-model layout %s -> %s: emptying %s and replaying the log", self.key,
+                        doc.get("layout"), layout, ", ".join(collections) or "nothing")
+        for name in collections:
+            self.db[name].delete_many({})
+        self.checkpoints.update_one({"_id": self.key}, {"$set": {"position": 0, "layout": layout}})
         self.reached = 0
 
     # ------------------------------------------------------------ checkpoint

@@ -254,6 +254,27 @@ def test_rebuild_empties_only_declared_collections(store, mongo_db):
     assert mongo_db.svc_read.count_documents({}) == 1
 
 
+def test_a_new_read_model_layout_empties_the_declared_collections_and_replays(store, mongo_db):
+    """A subscription whose documents changed shape (``layout``) is rebuilt from the log on start, once."""
+    from agora.subscriptions import CHECKPOINTS, Subscription
+
+    for i in range(3):
+        store.append("city", f"s{i}", [ev(i)], 0)
+
+    def sub(layout, shape):
+        return Subscription(store, mongo_db, "svc", "shaped", ["TestHappened"],
+                            lambda e, s: mongo_db.svc_shaped.insert_one({"n": e.data["n"], "shape": shape}, session=s),
+                            collections=["svc_shaped", "svc_shaped_old"], layout=layout)
+    assert sub(None, "v0").poll() == 3                       # written before layouts existed
+    mongo_db.svc_shaped_old.insert_one({"left": "by layout 0"})
+    assert sub(2, "v2").poll() == 3                          # emptied, reset, replayed in the new shape
+    assert sorted((d["n"], d["shape"]) for d in mongo_db.svc_shaped.find()) == [(0, "v2"), (1, "v2"), (2, "v2")]
+    assert mongo_db.svc_shaped_old.count_documents({}) == 0
+    assert mongo_db[CHECKPOINTS].find_one({"_id": "svc:shaped"})["layout"] == 2
+    again = sub(2, "v2")                                     # same layout: nothing is emptied or replayed
+    assert again.poll() == 0 and mongo_db.svc_shaped.count_documents({}) == 3
+
+
 def test_competing_consumers_of_one_subscription_apply_each_event_once(store, mongo_db):
     """Two replicas running the same subscription: a non-idempotent $inc projection still counts exactly."""
     from agora.subscriptions import Subscription

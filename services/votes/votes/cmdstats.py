@@ -35,13 +35,16 @@ class CommandStats(monitoring.CommandListener):
         self.path = path
         self.counts: Counter = Counter()
         self.docs: Counter = Counter()
+        self.micros: Counter = Counter()
         self.n = 0
         self.lock = threading.Lock()
+        self._kinds: dict = {}
 
     def started(self, event):
         cmd = event.command
         kind = _kind(cmd)
         with self.lock:
+            self._kinds[event.request_id] = kind
             self.counts[kind] += 1
             self.n += 1
             if self.n % 200 == 0:
@@ -50,14 +53,24 @@ class CommandStats(monitoring.CommandListener):
     def dump(self):
         tmp = self.path + ".tmp"
         with open(tmp, "w") as f:
-            json.dump({"total": self.n, "by_kind": dict(self.counts.most_common())}, f, indent=1)
+            json.dump({"total": self.n, "by_kind": dict(self.counts.most_common()),
+                       "docs_returned_by_kind": dict(self.docs.most_common()),
+                       "avg_ms_by_kind": {k: round(self.micros[k] / self.counts[k] / 1000, 2)
+                                          for k in self.micros if self.counts[k]}}, f, indent=1)
         os.replace(tmp, self.path)
 
     def succeeded(self, event):
-        pass
+        with self.lock:
+            kind = self._kinds.pop(event.request_id, None)
+            if kind:
+                self.micros[kind] += event.duration_micros
+            cursor = (event.reply or {}).get("cursor")
+            if kind and isinstance(cursor, dict):
+                self.docs[kind] += len(cursor.get("firstBatch") or cursor.get("nextBatch") or [])
 
     def failed(self, event):
-        pass
+        with self.lock:
+            self._kinds.pop(event.request_id, None)
 
 
 def install_from_env() -> None:

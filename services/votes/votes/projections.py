@@ -30,13 +30,14 @@ PHASES = "votes_phases"
 IDEAS = "votes_ideas"
 COMMENTS = "votes_comments"
 VOTERS = "votes_voters"
-TALLY = "votes_tally"
-TALLY_REACTIONS = "votes_tally_reactions"
-TALLY_MERGES = "votes_tally_merges"
+TALLY = "votes_tally"              # tallies, reaction records and each tenant's merges (see MongoState)
 TALLY_MANUAL = "votes_tally_manual"
+LEGACY_TALLY_COLLECTIONS = ("votes_tally_reactions", "votes_tally_merges")   # layout 1: emptied on upgrade
+RECORD = "reaction"  # `kind` of a reaction record in TALLY (the partial index's filter: queries must name it)
+TALLY_LAYOUT = 2    # bump when the tally documents change shape: the subscription then replays the log into them
 
 CONTEXT_COLLECTIONS = (PHASES, IDEAS, COMMENTS, VOTERS)
-TALLY_COLLECTIONS = (TALLY, TALLY_REACTIONS, TALLY_MERGES, TALLY_MANUAL)
+TALLY_COLLECTIONS = (TALLY, TALLY_MANUAL, *LEGACY_TALLY_COLLECTIONS)
 
 CONTEXT_SOURCES = {
     "ideas": ["PhaseAdded", "PhaseChanged", "IdeaSubmitted", "IdeaWithdrawn", "IdeaMerged", "IdeaStatusChanged",
@@ -59,9 +60,11 @@ def _k(tenant: str, *parts: str) -> str:
 def ensure_indexes(db) -> None:
     db[PHASES].create_index([("tenant", 1), ("project_id", 1)])
     db[IDEAS].create_index([("tenant", 1), ("phase_id", 1)])
-    db[TALLY_REACTIONS].create_index([("tenant", 1), ("target_type", 1), ("effective", 1), ("voter", 1)])
+    # reaction records by the idea they count for (merges); tallies and the merges document have no `effective`
+    # partial: only reaction records (kind "reaction") are indexed, so writing a tally costs no index entry
+    db[TALLY].create_index([("tenant", 1), ("target_type", 1), ("effective", 1), ("voter", 1)], name="records",
+                           partialFilterExpression={"kind": RECORD})
     db[TALLY_MANUAL].create_index([("tenant", 1), ("effective", 1)])
-    db[TALLY_MERGES].create_index([("tenant", 1), ("into", 1)])
 
 
 def default_settings(kind: str) -> d.VotingSettings:
@@ -170,97 +173,113 @@ class ContextProjection:
 # ------------------------------------------------------------------------------------------------- tallies
 class MongoState:
     """:class:`votes.domain.MemoryState`'s interface over MongoDB, scoped to one tenant, inside one session
-    (one subscription batch = one transaction). Reads are cached for the batch and writes go through, so a batch
-    of votes costs about one read and two writes per event."""
+    (one subscription batch = one transaction).
+
+    Layout (``TALLY_LAYOUT``): the tallies (``_id`` ``tenant|type|target``), the reaction records (``_id``
+    ``tenant|type|target|voter``) and the tenant's merges (one document ``tenant|merges`` holding ``{idea: into}``;
+    merges are few) live in **one collection**, so a batch reads everything it touches with one ``_id $in`` query
+    (:meth:`preload`) and writes everything it changed with one bulk write (:meth:`flush`): with the checkpoint
+    claim and the commit, four round trips per batch however many events it holds."""
 
     def __init__(self, db, tenant: str, session=None, now=None):
         self.db, self.t, self.s = db, tenant, session
+        self.coll = db[TALLY]
         self.now = now or _time.time
         self._reactions: dict[str, dict | None] = {}
         self._tallies: dict[str, dict] = {}
         self._merges: dict[str, str] | None = None
+        self._merges_dirty = False
         self._manual: dict[str, dict | None] = {}
         self._dirty_reactions: set[str] = set()
         self._dirty_tallies: set[str] = set()
         self._absent: set[str] = set()        # read as missing in this transaction: written with an insert
 
+    @property
+    def _merges_key(self) -> str:
+        return _k(self.t, "merges")
+
     def get_reaction(self, key):
         if key not in self._reactions:
-            self._reactions[key] = self.db[TALLY_REACTIONS].find_one({"_id": key}, session=self.s)
+            self._reactions[key] = self.coll.find_one({"_id": key}, session=self.s)
             if self._reactions[key] is None:
                 self._absent.add(key)
         r = self._reactions[key]
         return dict(r) if r else None
 
     def put_reaction(self, rec):
-        rec = dict(rec, tenant=self.t)
+        rec = dict(rec, tenant=self.t, kind=RECORD)
         self._reactions[rec["_id"]] = rec
         self._dirty_reactions.add(rec["_id"])
 
     def preload(self, reaction_keys, tally_keys) -> None:
-        """Fetch the records and tallies a batch will touch with two queries."""
-        want = [k for k in reaction_keys if k not in self._reactions]
-        if want:
-            found = {doc["_id"]: doc for doc in self.db[TALLY_REACTIONS].find({"_id": {"$in": want}},
-                                                                               session=self.s)}
-            for k in want:
-                self._reactions[k] = found.get(k)
-                if k not in found:
-                    self._absent.add(k)
-        want = [k for k in tally_keys if _k(self.t, *k) not in self._tallies]
-        if want:
-            ids = [_k(self.t, *k) for k in want]
-            found = {doc["_id"]: doc for doc in self.db[TALLY].find({"_id": {"$in": ids}}, session=self.s)}
-            for (tt, tid), key in zip(want, ids):
-                doc = found.get(key)
-                if doc:
-                    for f in ("_id", "tenant", "projected_at"):
-                        doc.pop(f, None)
-                else:
-                    self._absent.add(key)
-                self._tallies[key] = doc or d.empty_tally(tt, tid)
-
-    def _write(self, coll: str, docs: dict[str, dict]) -> None:
-        """One bulk write: documents this transaction read as missing are inserted (cheaper than an upsert, and
-        a concurrent writer would make the transaction fail and retry), the others replaced."""
-        ops = []
-        for key in sorted(docs):
-            doc = docs[key]
-            if key in self._absent:
-                ops.append(InsertOne(doc))
-                self._absent.discard(key)
+        """Fetch the records, tallies and merges a batch will touch with one query."""
+        want_r = [k for k in reaction_keys if k not in self._reactions]
+        want_t = [(k, _k(self.t, *k)) for k in tally_keys if _k(self.t, *k) not in self._tallies]
+        ids = want_r + [key for _, key in want_t]
+        if self._merges is None:
+            ids.append(self._merges_key)
+        if not ids:
+            return
+        found = {doc["_id"]: doc for doc in self.coll.find({"_id": {"$in": ids}}, session=self.s)}
+        for k in want_r:
+            self._reactions[k] = found.get(k)
+            if k not in found:
+                self._absent.add(k)
+        for (tt, tid), key in want_t:
+            doc = found.get(key)
+            if doc:
+                for f in ("_id", "tenant", "projected_at"):
+                    doc.pop(f, None)
             else:
-                ops.append(ReplaceOne({"_id": key}, doc, upsert=True))
-        if ops:
-            self.db[coll].bulk_write(ops, ordered=True, session=self.s)
+                self._absent.add(key)
+            self._tallies[key] = doc or d.empty_tally(tt, tid)
+        if self._merges is None:
+            self._load_merges(found.get(self._merges_key))
+
+    def _load_merges(self, doc) -> None:
+        self._merges = dict((doc or {}).get("map") or {})
+        if doc is None:
+            self._absent.add(self._merges_key)
 
     def flush(self) -> None:
-        """Write what the batch changed: one bulk write per collection."""
+        """Write what the batch changed with one bulk write: documents this transaction read as missing are
+        inserted (cheaper than an upsert, and a concurrent writer would make the transaction fail and retry), the
+        others replaced."""
         now = self.now()
-        self._write(TALLY_REACTIONS, {k: dict(self._reactions[k], projected_at=now) for k in self._dirty_reactions})
-        self._write(TALLY, {k: dict(self._tallies[k], _id=k, tenant=self.t, projected_at=now)
-                            for k in self._dirty_tallies})
+        docs = {k: dict(self._reactions[k], projected_at=now) for k in self._dirty_reactions}
+        docs.update((k, dict(self._tallies[k], _id=k, tenant=self.t, projected_at=now)) for k in self._dirty_tallies)
+        if self._merges_dirty:
+            docs[self._merges_key] = {"_id": self._merges_key, "tenant": self.t, "kind": "merges",
+                                      "map": dict(self._merges or {})}
+        # inserts first, then replacements: a bulk write sends one command per run of operations of one kind
+        inserts = [InsertOne(docs[key]) for key in sorted(docs) if key in self._absent]
+        replaces = [ReplaceOne({"_id": key}, docs[key], upsert=True) for key in sorted(docs) if key not in self._absent]
+        self._absent.difference_update(docs)
+        if inserts or replaces:
+            self.coll.bulk_write(inserts + replaces, ordered=True, session=self.s)
         self._dirty_reactions.clear()
         self._dirty_tallies.clear()
+        self._merges_dirty = False
 
     def _query(self, q):
         self.flush()    # the session sees its own writes: write what the batch changed, then query
-        docs = list(self.db[TALLY_REACTIONS].find(q, session=self.s))
+        docs = list(self.coll.find(q, session=self.s))
         for doc in docs:
             doc.pop("projected_at", None)
             self._reactions[doc["_id"]] = doc
         return [dict(doc) for doc in docs]
 
     def reactions_on(self, target_type, effective):
-        return self._query({"tenant": self.t, "target_type": target_type, "effective": effective})
+        return self._query({"kind": RECORD, "tenant": self.t, "target_type": target_type, "effective": effective})
 
     def reactions_of(self, voter, target_type, effective):
-        return self._query({"tenant": self.t, "target_type": target_type, "effective": effective, "voter": voter})
+        return self._query({"kind": RECORD, "tenant": self.t, "target_type": target_type, "effective": effective,
+                            "voter": voter})
 
     def get_tally(self, target_type, target_id):
         key = _k(self.t, target_type, target_id)
         if key not in self._tallies:
-            doc = self.db[TALLY].find_one({"_id": key}, session=self.s)
+            doc = self.coll.find_one({"_id": key}, session=self.s)
             if doc:
                 doc.pop("_id", None)
                 doc.pop("tenant", None)
@@ -277,8 +296,7 @@ class MongoState:
 
     def _all_merges(self) -> dict[str, str]:
         if self._merges is None:
-            self._merges = {m["idea_id"]: m["into"]
-                            for m in self.db[TALLY_MERGES].find({"tenant": self.t}, session=self.s)}
+            self._load_merges(self.coll.find_one({"_id": self._merges_key}, session=self.s))
         return self._merges
 
     def get_merge(self, idea_id):
@@ -288,10 +306,8 @@ class MongoState:
         return into in self._all_merges().values()
 
     def put_merge(self, idea_id, into):
-        self.db[TALLY_MERGES].replace_one({"_id": _k(self.t, idea_id)},
-                                          {"tenant": self.t, "idea_id": idea_id, "into": into},
-                                          upsert=True, session=self.s)
         self._all_merges()[idea_id] = into
+        self._merges_dirty = True
 
     def get_manual(self, idea_id):
         return self.db[TALLY_MANUAL].find_one({"_id": _k(self.t, idea_id)}, session=self.s)
@@ -441,7 +457,8 @@ def _before(event_time: str, as_at: datetime) -> bool:
 def subscription(store: EventStore, db, name: str, handler, batched: bool = False) -> Subscription:
     sources = CONTEXT_SOURCES if name == "context" else TALLY_SOURCES
     types = sorted({t for ts in sources.values() for t in ts})
-    return Subscription(store, db, "votes", name, types, handler, batched=batched)
+    extra = {} if name == "context" else {"collections": list(TALLY_COLLECTIONS), "layout": TALLY_LAYOUT}
+    return Subscription(store, db, "votes", name, types, handler, batched=batched, **extra)
 
 
 def rebuild(store: EventStore, db, which: str = "tallies") -> int:

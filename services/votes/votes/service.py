@@ -12,7 +12,7 @@ from agora.web import ObservableService, json_route, load_query, openapi, option
 from votes import domain as d
 from votes import schemas as s
 from votes.dependencies import ProjectionsDep, VotesDep, context_cache, subscribe
-from votes.projections import CONTEXT_SOURCES, TALLY_SOURCES
+from votes.projections import CONTEXT_SOURCES, TALLY_COLLECTIONS, TALLY_LAYOUT, TALLY_SOURCES
 
 log = logging.getLogger("votes.service")
 T = "/api/v1/tenants/<tenant>"
@@ -129,7 +129,7 @@ class VotesService(ObservableService):
         self.projections.context.handle(event, session)
         context_cache.changed_by(event)
 
-    @subscribe("tallies", TALLY_SOURCES, batched=True)
+    @subscribe("tallies", TALLY_SOURCES, batched=True, collections=list(TALLY_COLLECTIONS), layout=TALLY_LAYOUT)
     def on_tallies(self, events, session):
         self.projections.tallies.handle_batch(events, session)
 
