@@ -23,7 +23,8 @@ the figures stay end-to-end and lossless, the ceiling and the goal keys mean the
 Diagnostics: ``AGORA_VOTES_CMDSTATS=/tmp/x.json`` makes the service count its MongoDB commands by kind
 (votes/cmdstats.py: count, documents returned, mean latency), to see the store round trips per vote;
 ``AGORA_BENCH_TRACE=/tmp/t.json`` writes (vote time, latency ms) of every half-load vote, to see when the tail
-happens. The checkpoint poller is paused during the sustained phase (it is measurement, not platform, load).
+happens. ``stages_at_half_load`` splits the half-load latency into its stages (see ``half_load_stages``) and gives
+the store's own round trip for a one-document read meanwhile (the checkpoint poller's ``find_one``). The checkpoint poller is paused during the sustained phase (it is measurement, not platform, load).
 """
 from __future__ import annotations
 
@@ -95,6 +96,33 @@ def pct(values, q):
 
 
 # ------------------------------------------------------------------------------------------------ baselines
+def spread(values) -> dict:
+    return {"p50": round(pct(values, 0.5), 1), "p99": round(pct(values, 0.99), 1), "n": len(values)} if values \
+        else {"p50": None, "p99": None, "n": 0}
+
+
+def half_load_stages(events, sent: dict, projected: dict, cps) -> dict:
+    """Where a half-load vote's latency goes (ms, p50/p99; wall clocks of one machine):
+    request_to_accept (HTTP in, auth, decide: up to the event's time stamp), accept_to_response (personal-data key,
+    append with group commit, HTTP out), accept_to_handler (relay, doorbell, the subscription's read and batch up to
+    the handler's flush), handler_to_visible (bulk write, commit, and ≤ 20 ms of the bench's checkpoint polling)."""
+    cols: dict[str, list[float]] = {"request_to_accept": [], "accept_to_response": [], "accept_to_handler": [],
+                                    "handler_to_visible": []}
+    for e in events:
+        voter = e.stream.rsplit("-", 1)[-1]
+        accepted = parse(e.time)
+        if voter in sent:
+            asked, answered = sent[voter]
+            cols["request_to_accept"].append(max(0.0, accepted - asked) * 1000)
+            cols["accept_to_response"].append(max(0.0, answered - accepted) * 1000)
+        seen = cps.visible_at(e.position)
+        if e.position in projected:
+            cols["accept_to_handler"].append(max(0.0, projected[e.position] - accepted) * 1000)
+            if seen is not None:
+                cols["handler_to_visible"].append(max(0.0, seen - projected[e.position]) * 1000)
+    return {k: spread(v) for k, v in cols.items()}
+
+
 def raw_store(uri: str, seconds: float, concurrency: int) -> float:
     import pymongo
     from pymongo import WriteConcern
@@ -208,6 +236,7 @@ class Checkpoints(threading.Thread):
         super().__init__(daemon=True)
         self.coll = db["subscription_checkpoints"]
         self.samples: list[tuple[float, int]] = []
+        self.roundtrips: list[tuple[float, float]] = []   # (when, ms) of each poll: the store's latency seen
         self.stop = threading.Event()
         self.paused = threading.Event()     # set during the sustained phase: the poller is measurement overhead
 
@@ -221,7 +250,9 @@ class Checkpoints(threading.Thread):
             if self.paused.is_set():
                 time.sleep(0.02)
                 continue
+            asked = time.perf_counter()
             doc = self.coll.find_one({"_id": "votes:tallies"})
+            self.roundtrips.append((time.time(), (time.perf_counter() - asked) * 1000))
             pos = doc["position"] if doc else 0
             if pos != last:
                 self.samples.append((time.time(), pos))
@@ -312,15 +343,21 @@ def main(argv=None) -> int:
             n_tokens = 60000 if not args.quick else 20000
             tokens = [auth.mint(f"v{k}", tenant, ["citizen"], secret=SECRET, ttl_s=3600) for k in range(n_tokens)]
 
+            sent: dict[str, tuple[float, float]] = {}    # voter → (request sent, response read), wall clock
+
             def vote(client, value=1, personal=None):
                 with lock:
                     counter[0] += 1
                     k = counter[0]
                 token = tokens[k % len(tokens)] if k >= len(tokens) else tokens[k]
+                voter = f"v{k % len(tokens)}"
                 body = {"value": value if k % 5 else -1,
                         "personal": {"consent": True, "birth_year": 1940 + k % 70,
                                      "gender": ("female", "male", "non_binary")[k % 3], "district": f"d{k % 7}"}}
-                return client.put_json(k, f"/ideas/{ideas[k % len(ideas)]}/reaction", body, token)
+                asked = time.time()
+                code = client.put_json(k, f"/ideas/{ideas[k % len(ideas)]}/reaction", body, token)
+                sent[voter] = (asked, time.time())
+                return code
 
             # ---- closed loop: sustained rate
             log(f"sustained load: {args.concurrency} clients for {seconds:.0f}s")
@@ -387,6 +424,8 @@ def main(argv=None) -> int:
                 if delay > 0:
                     time.sleep(delay)
                 codes.append(vote(sessions.s))
+            sent.clear()
+            t_wall = time.time()
             t_start = time.perf_counter()
             with ThreadPoolExecutor(n_threads) as pool:
                 list(pool.map(timed, range(n_half)))
@@ -409,10 +448,14 @@ def main(argv=None) -> int:
             # diagnostic: when the tally handler applied each vote (before its transaction committed)
             times = {e.position: parse(e.time) for e in store.read_all(tenant, after=start_head, limit=10 ** 6,
                                                                         types=["ReactionCast"], until=end_head)}
-            handler_lat = [max(0.0, r["projected_at"] - times[r["position"]]) * 1000
-                           for r in db["votes_tally"].find({"kind": "reaction", "position": {"$gt": start_head}},
-                                                                     {"position": 1, "projected_at": 1})
-                           if r.get("position") in times]
+            projected = {r["position"]: r["projected_at"]
+                         for r in db["votes_tally"].find({"kind": "reaction", "position": {"$gt": start_head}},
+                                                         {"position": 1, "projected_at": 1})
+                         if r.get("position") in times}
+            handler_lat = [max(0.0, at - times[position]) * 1000 for position, at in projected.items()]
+            stages = half_load_stages(store.read_all(tenant, after=start_head, limit=10 ** 6, types=["ReactionCast"],
+                                                     until=end_head), sent, projected, cps)
+            stages["store_roundtrip_ms"] = spread([ms for at, ms in cps.roundtrips if at >= t_wall])
 
             # ---- lost: stored votes vs tallied votes
             stored = sum(1 for _ in store.iter_all(tenant, types=["ReactionCast"], batch=5000))
@@ -445,6 +488,7 @@ def main(argv=None) -> int:
         "stored_votes": stored, "tallied_votes": tallied, "lost": stored - tallied,
         "errors_sustained": sum(errors),
         "cpu_ms_per_vote": cpu_ms, "store_ops_per_vote": store_ops_per_vote,
+        "stages_at_half_load": stages,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
