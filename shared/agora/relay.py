@@ -34,7 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pika
 
 from agora import logs, metrics
-from agora.config import settings
+from agora.config import settings, tune_gc
 from agora.store import ALL_TENANTS, EventStore, open_store
 
 log = logging.getLogger("agora.relay")
@@ -262,6 +262,7 @@ class _OpsHandler(BaseHTTPRequestHandler):
 
 
 def main(argv=None) -> int:
+    tune_gc()
     cfg = settings()
     parser = argparse.ArgumentParser(prog="python -m agora.relay",
                                      description="Publish stored events to RabbitMQ (transactional outbox relay).")

@@ -22,6 +22,7 @@ from nameko.web.handlers import http
 from werkzeug.wrappers import Response
 
 from agora import auth, metrics
+from agora.config import freeze_startup_heap
 from agora.errors import AgoraError, BadRequest, ValidationFailed
 from agora.logs import correlation
 
@@ -145,6 +146,7 @@ class ObservableService:
             problems = check_ready(self._agora_config)
             if problems:
                 return 503, {"status": "unavailable", "problems": problems}
+            freeze_startup_heap()   # before the first "ready": the one full collection then costs no request
             return {"status": "ready", "service": self.name}
 
         def metrics_(self, request):

@@ -19,6 +19,8 @@ import uuid
 
 import pytest
 
+from agora.testing.secantus_main import DEFAULT_SWITCH_INTERVAL_S
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -34,13 +36,18 @@ class SecantusServer:
     """A SecantusDB child process (used by tests, benches and `make run`)."""
 
     def __init__(self, storage: str = ":memory:", port: int | None = None, sync_on_commit: bool = True,
-                 standalone: bool = True):
+                 standalone: bool = True, switch_interval: float | None = None):
         """``standalone``: advertise a standalone server, not a single-node replica set. SecantusDB then keeps no
         oplog (about 10% of its CPU per vote in bench/votes.py): Agora reads its log by position and never opens a
-        change stream. Transactions, unique indexes and write conflicts work the same (tests/backbone)."""
+        change stream. Transactions, unique indexes and write conflicts work the same (tests/backbone).
+        ``switch_interval``: the server's GIL switch interval in seconds (default ``AGORA_DB_SWITCH_INTERVAL`` or
+        0.0002; 0 keeps CPython's 5 ms), see :mod:`agora.testing.secantus_main`."""
         self.port = port or free_port()
         self.storage = storage
-        args = [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(self.port),
+        if switch_interval is None:
+            switch_interval = float(os.environ.get("AGORA_DB_SWITCH_INTERVAL", DEFAULT_SWITCH_INTERVAL_S))
+        args = [sys.executable, "-m", "agora.testing.secantus_main", "--switch-interval", str(switch_interval),
+                "--host", "127.0.0.1", "--port", str(self.port),
                 "--storage-path", storage, "--log-level", "WARNING"]
         if sync_on_commit:
             args.append("--sync-on-commit")
