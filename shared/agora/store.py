@@ -381,13 +381,13 @@ class EventStore:
                 docs.sort(key=lambda d: d["_id"])
                 run = next((i for i, d in enumerate(docs) if d["_id"] != lo + 1 + i), len(docs))
                 break
-            if open_ended:
-                break           # a concurrent append became visible just after the read: the next read gets it
-            docs, run = self._p_window(lo, hi)      # same, in a window that must be complete: read it again
-            gap = len(docs) != hi - lo
+            # an append that became visible just after the read: read the window again (an open-ended reader
+            # would otherwise stop short and wait for the next doorbell)
+            docs, run = self._p_window(lo, hi)
+            gap = (run < len(docs) or not docs) if open_ended else len(docs) != hi - lo
         return docs[:run] if open_ended else docs
 
-    # a closed window with a hole that has since become visible is read again at most this often
+    # a window with a hole that has since become visible is read again at most this often
     GAP_READS = 5
 
     def _p_window(self, lo: int, hi: int) -> tuple[list[dict], int]:
