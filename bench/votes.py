@@ -441,8 +441,9 @@ def main(argv=None) -> int:
             cps.stop.set()
             cps.join()
             lat, trace = [], []
-            for e in store.read_all(tenant, after=start_head, limit=10 ** 6, types=["ReactionCast"],
-                                    until=end_head):
+            half_events = store.read_all(tenant, after=start_head, limit=10 ** 6, types=["ReactionCast"],
+                                         until=end_head)
+            for e in half_events:
                 seen = cps.visible_at(e.position)
                 if seen is not None:
                     lat.append(max(0.0, seen - parse(e.time)) * 1000)
@@ -451,15 +452,13 @@ def main(argv=None) -> int:
             if os.environ.get("AGORA_BENCH_TRACE"):     # diagnostics: (vote time, latency ms) of every half-load vote
                 Path(os.environ["AGORA_BENCH_TRACE"]).write_text(json.dumps(trace))
             # diagnostic: when the tally handler applied each vote (before its transaction committed)
-            times = {e.position: parse(e.time) for e in store.read_all(tenant, after=start_head, limit=10 ** 6,
-                                                                        types=["ReactionCast"], until=end_head)}
+            times = {e.position: parse(e.time) for e in half_events}
             projected = {r["position"]: r["projected_at"]
                          for r in db["votes_tally"].find({"kind": "reaction", "position": {"$gt": start_head}},
                                                          {"position": 1, "projected_at": 1})
                          if r.get("position") in times}
             handler_lat = [max(0.0, at - times[position]) * 1000 for position, at in projected.items()]
-            stages = half_load_stages(store.read_all(tenant, after=start_head, limit=10 ** 6, types=["ReactionCast"],
-                                                     until=end_head), sent, projected, cps)
+            stages = half_load_stages(half_events, sent, projected, cps)
             stages["store_roundtrip_ms"] = spread([ms for at, ms in cps.roundtrips if at >= t_wall])
 
             # ---- lost: stored votes vs tallied votes

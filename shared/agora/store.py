@@ -363,44 +363,35 @@ class EventStore:
         """Every event with lo < position ≤ hi, in order (positions have no gaps: exactly hi - lo documents).
         ``open_ended``: ``hi`` may lie beyond the head; the contiguous run from lo + 1 is returned."""
         docs, run = self._p_window(lo, hi)
-        if open_ended:
-            if not self._head_probed:
-                self.head()       # the first head lookup probes _id: it also sees events stored without `p`
-            gap = run < len(docs) or (not docs and lo < self._head)
-        else:
-            gap = len(docs) != hi - lo
+        if open_ended and not self._head_probed:
+            self.head()           # the first head lookup probes _id: it also sees events stored without `p`
         for _attempt in range(self.GAP_READS):
+            gap = (run < len(docs) or (not docs and lo < self._head)) if open_ended else len(docs) != hi - lo
             if not gap:
                 break
+            # the hole is an event being written (visible a moment later) or, in a log older than the `p` field,
+            # an event that has only `_id`: one lookup tells them apart
             missing = self.events.find_one({"_id": lo + 1 + run}, {"p": 1})
             if missing is None:
                 break                               # not stored (yet): the run is all there is
             if "p" not in missing:
-                # written before the `p` field existed: only the (slow, full scan) _id range finds them
-                docs = list(self.events.find({"_id": {"$gt": lo, "$lte": hi}}))
-                docs.sort(key=lambda d: d["_id"])
-                run = next((i for i, d in enumerate(docs) if d["_id"] != lo + 1 + i), len(docs))
+                # only the _id range finds those: a full scan in SecantusDB (~300 ms at 30k events, every request
+                # waits), so it is never run for the first kind
+                docs, run = _in_order(list(self.events.find({"_id": {"$gt": lo, "$lte": hi}})), lo)
                 break
-            # an append that became visible just after the read: read the window again (an open-ended reader
-            # would otherwise stop short and wait for the next doorbell)
+            # an append that became visible just after the read: read the window again (an open-ended reader would
+            # otherwise stop short and wait for the next doorbell)
+            self._advance_head(lo + 1 + run)
             docs, run = self._p_window(lo, hi)
-            gap = (run < len(docs) or not docs) if open_ended else len(docs) != hi - lo
         return docs[:run] if open_ended else docs
 
     # a window with a hole that has since become visible is read again at most this often
     GAP_READS = 5
 
     def _p_window(self, lo: int, hi: int) -> tuple[list[dict], int]:
-        """The stored events with lo < p ≤ hi in position order, and the length of their contiguous run from lo + 1.
-
-        A hole in the run is either an event still being written (visible a moment later) or, in a log older than
-        the ``p`` field, an event that only has ``_id``: :meth:`_window` tells them apart with one ``_id`` lookup
-        and never runs the ``_id`` range (a full scan in SecantusDB: ~300 ms at 30k events, which stalled every
-        request in bench/votes.py) for the first kind."""
+        """The stored events with lo < p ≤ hi in position order, and the length of their contiguous run."""
         # the whole window in one reply: pymongo's default first batch is 101 documents, then a getMore round trip
-        docs = list(self.events.find({"p": {"$gt": lo, "$lte": hi}}, batch_size=hi - lo + 1))
-        docs.sort(key=lambda d: d["_id"])
-        return docs, next((i for i, d in enumerate(docs) if d["_id"] != lo + 1 + i), len(docs))
+        return _in_order(list(self.events.find({"p": {"$gt": lo, "$lte": hi}}, batch_size=hi - lo + 1)), lo)
 
     def iter_all(self, tenant: str, after: int = 0, batch: int = 1000, types=None,
                  until: int | None = None) -> Iterator[StoredEvent]:
@@ -429,6 +420,12 @@ class EventStore:
         self.append(tenant, f"person-{person}", [NewEvent("PersonalDataForgotten", {
             "person": person, "reason": reason, "requested_by": requested_by})], ANY)
         return forgotten
+
+
+def _in_order(docs: list[dict], lo: int) -> tuple[list[dict], int]:
+    """``docs`` in position order, and the length of their contiguous run from ``lo + 1``."""
+    docs.sort(key=lambda d: d["_id"])
+    return docs, next((i for i, d in enumerate(docs) if d["_id"] != lo + 1 + i), len(docs))
 
 
 def to_stored(doc: dict, upcast: bool = True) -> StoredEvent:
