@@ -11,8 +11,10 @@ projections removes it from read models.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
+import secrets
 import threading
 import time
 
@@ -25,6 +27,7 @@ from agora.grouping import GroupCommit
 OWNER_FIELDS = ("author", "voter")
 KEYS = "personal_keys"
 CACHE_TTL_S = 60.0   # a key forgotten by another process stops decrypting here within this time
+PSEUDONYM_TTL_S = 10.0   # an erased person's pseudonym is no longer handed out by other processes after this
 
 
 def owner_of(data: dict) -> str | None:
@@ -51,6 +54,7 @@ class PersonalVault:
     def __init__(self, db):
         self.keys = db.get_collection(KEYS)
         self._cache: dict[str, tuple[bytes, float]] = {}
+        self._pseudonyms: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
         self._group: GroupCommit[_NewKey] = GroupCommit(self._insert_keys, self.MAX_BATCH)
 
@@ -145,6 +149,51 @@ class PersonalVault:
         except InvalidTag:   # sealed under a key that was forgotten; the person came back and got a new key
             return dict(data, personal=None, personal_shredded=True)
         return dict(data, personal=json.loads(plaintext))
+
+    # ------------------------------------------------------------------ pseudonyms
+    @staticmethod
+    def _subject_id(tenant: str, subject: str) -> str:
+        digest = hashlib.sha256(f"{tenant}\x00{subject}".encode("utf-8", "surrogatepass")).hexdigest()
+        return f"sub:{tenant}:{digest}"
+
+    def pseudonym(self, tenant: str, subject: str, create: bool = True) -> str | None:
+        """The tenant-scoped pseudonymous person id of the identity provider's ``subject`` (created at first use;
+        None when ``create`` is false and there is none). Events and stream names carry this id, never the
+        subject; the mapping lives beside the person's key and is deleted with it (:meth:`forget_subject`)."""
+        sid = self._subject_id(tenant, subject)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._pseudonyms.get(sid)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        doc = self.keys.find_one({"_id": sid})
+        if doc is None and create:
+            candidate = "p-" + secrets.token_hex(10)
+            try:
+                self.keys.insert_one({"_id": sid, "pseudonym": candidate})
+                doc = {"pseudonym": candidate}
+            except DuplicateKeyError:
+                doc = self.keys.find_one({"_id": sid})
+        if doc is None:
+            return None
+        with self._lock:
+            if len(self._pseudonyms) > 200_000:
+                self._pseudonyms.clear()
+            self._pseudonyms[sid] = (doc["pseudonym"], now + PSEUDONYM_TTL_S)
+        return doc["pseudonym"]
+
+    def forget_subject(self, tenant: str, subject: str) -> str | None:
+        """Erase a person known by the identity provider's ``subject``: delete the subject→pseudonym mapping and the
+        person's key. Returns the pseudonym (None when the tenant never saw this subject)."""
+        person = self.pseudonym(tenant, subject, create=False)
+        sid = self._subject_id(tenant, subject)
+        self.keys.delete_one({"_id": sid})
+        with self._lock:
+            self._pseudonyms.pop(sid, None)
+        if person is not None:
+            self.forget(tenant, person)
+        self.forget(tenant, subject)     # events written before pseudonyms named the subject itself
+        return person
 
     def forget(self, tenant: str, owner: str) -> bool:
         """Crypto-shred every personal part of ``owner``'s events in ``tenant``."""

@@ -422,6 +422,22 @@ class EventStore:
         return forgotten
 
 
+    def person_id(self, tenant: str, subject: str, create: bool = True) -> str | None:
+        """The tenant-scoped pseudonym events carry for the identity provider's ``subject`` (agora.personal)."""
+        return self.vault.pseudonym(tenant, subject, create)
+
+    def erase_subject(self, tenant: str, subject: str, reason: str = "", requested_by: str = "") -> str | None:
+        """Erase the person known by ``subject``: delete the subject→pseudonym mapping and their key, then record
+        ``PersonalDataForgotten`` under the pseudonym (never the subject) so that every projection drops its copies.
+        Returns the pseudonym (None when the tenant never saw this subject: nothing is recorded)."""
+        person = self.vault.forget_subject(tenant, subject)
+        if person is None:
+            return None
+        self.append(tenant, f"person-{person}", [NewEvent("PersonalDataForgotten", {
+            "person": person, "reason": reason, "requested_by": requested_by})], ANY)
+        return person
+
+
 def _in_order(docs: list[dict], lo: int) -> tuple[list[dict], int]:
     """``docs`` in position order, and the length of their contiguous run from ``lo + 1``."""
     docs.sort(key=lambda d: d["_id"])

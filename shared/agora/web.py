@@ -11,19 +11,21 @@ import functools
 import inspect
 import json
 import logging
+import os
 import re
 import time
 import uuid
 
 from marshmallow import Schema, ValidationError, fields
 from nameko.dependency_providers import Config
+from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 from nameko.web.handlers import http
 from werkzeug.wrappers import Response
 
 from agora import auth, metrics
 from agora.config import freeze_startup_heap
-from agora.errors import AgoraError, BadRequest, ValidationFailed
+from agora.errors import AgoraError, BadRequest, Forbidden, NotFound, ValidationFailed
 from agora.logs import correlation
 
 log = logging.getLogger("agora.web")
@@ -35,6 +37,10 @@ def json_response(body, status: int = 200, headers: dict | None = None) -> Respo
                     mimetype="application/json", headers=headers)
 
 
+def error_response(exc: AgoraError, headers: dict | None = None) -> Response:
+    return json_response(exc.to_dict(), exc.status, headers)
+
+
 @functools.lru_cache(maxsize=None)
 def _shared(schema_cls: type[Schema]) -> Schema:
     """One instance per schema class: building a schema deep-copies its fields (nested schemas included) and cost
@@ -42,13 +48,73 @@ def _shared(schema_cls: type[Schema]) -> Schema:
     return schema_cls()
 
 
-def read_json(request, schema: Schema | type[Schema] | None = None):
-    """Parse the request body as JSON (400 when malformed); optionally load it with a marshmallow schema (422)."""
+# ---------------------------------------------------------------- input limits
+MAX_BODY_BYTES = int(os.environ.get("AGORA_MAX_BODY_BYTES") or 1 << 20)
+MAX_JSON_DEPTH = 32
+
+
+class PayloadTooLarge(AgoraError):
+    status = 413
+    code = "payload_too_large"
+
+
+def _check_json(value, depth: int = 0) -> None:
+    """Depth limit and Unicode scalar values (no lone surrogates) in every key and string."""
+    if depth > MAX_JSON_DEPTH:
+        raise BadRequest(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    if isinstance(value, str):
+        _check_text(value)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_text(k)
+            if isinstance(v, (dict, list)) or (isinstance(v, str) and not v.isascii()):
+                _check_json(v, depth + 1)
+    elif isinstance(value, list):
+        for v in value:
+            if isinstance(v, (dict, list)) or (isinstance(v, str) and not v.isascii()):
+                _check_json(v, depth + 1)
+
+
+def _check_text(text: str) -> None:
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequest("text must be Unicode scalar values (a lone surrogate was sent)") from None
+
+
+def _raw_json(request):
+    body = getattr(request, "_agora_json", _MISSING)
+    if body is not _MISSING:
+        return body
+    length = request.content_length
+    if length is not None and length > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"the request body is larger than {MAX_BODY_BYTES} bytes")
     raw = request.get_data()
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"the request body is larger than {MAX_BODY_BYTES} bytes")
     try:
         body = json.loads(raw.decode("utf-8")) if raw else {}
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadRequest(f"request body is not valid UTF-8 JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequest(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    _check_json(body)
+    request._agora_json = body
+    return body
+
+
+_MISSING = object()
+
+
+def read_json(request, schema: Schema | type[Schema] | None = None):
+    """Parse the request body as JSON (400 when malformed, 413 when too large); optionally load it with a marshmallow
+    schema (422). A body the route layer loaded already with the same schema is returned as loaded."""
+    if schema is not None:
+        loaded = getattr(request, "_agora_loaded", None)
+        if loaded is not None and loaded[0] in (schema, type(schema)):
+            return loaded[1]
+    body = _raw_json(request)
     if schema is None:
         return body
     schema = _shared(schema) if isinstance(schema, type) else schema
@@ -61,16 +127,26 @@ def read_json(request, schema: Schema | type[Schema] | None = None):
 
 
 def load_query(request, schema: Schema | type[Schema]):
-    schema = _shared(schema) if isinstance(schema, type) else schema
+    loaded = getattr(request, "_agora_query", None)
+    if loaded is not None and loaded[0] in (schema, type(schema)):
+        return loaded[1]
+    schema_obj = _shared(schema) if isinstance(schema, type) else schema
+    args = request.args.to_dict()
+    for k, v in args.items():
+        _check_text(k)
+        _check_text(v)
     try:
-        return schema.load(request.args.to_dict())
+        return schema_obj.load(args)
     except ValidationError as err:
         raise ValidationFailed(err.messages) from None
 
 
 def principal(request, tenant: str, roles=None) -> auth.Principal:
     """Authenticate the bearer token (401) and check tenant and roles (403)."""
-    return auth.authorize(auth.from_header(request.headers.get("Authorization")), tenant, roles)
+    caller = getattr(request, "_agora_caller", None)
+    if caller is None or caller.tenant != tenant:
+        caller = auth.from_header(request.headers.get("Authorization"))
+    return auth.authorize(caller, tenant, roles)
 
 
 def optional_principal(request, tenant: str):
@@ -79,29 +155,137 @@ def optional_principal(request, tenant: str):
     return principal(request, tenant)
 
 
+def content_disposition(filename: str, disposition: str = "attachment") -> str:
+    """A ``Content-Disposition`` value for any file name (RFC 6266 / RFC 5987): an ASCII fallback without quotes,
+    backslashes or control characters, and the exact name as ``filename*`` (UTF-8, percent-encoded)."""
+    from urllib.parse import quote
+    fallback = "".join(c if (32 <= ord(c) < 127 and c not in '"\\;') else "_" for c in filename) or "download"
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+# ---------------------------------------------------------------- the route layer
+_TENANT_PARAM = "tenant"
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+IDEMPOTENCY = "idempotency_keys"
+IDEMPOTENCY_TTL_S = 7 * 86400
+
+
+def _process_store():
+    from agora.nameko import process_store
+    return process_store()
+
+
+def check_tenant(tenant: str):
+    """404 ``unknown_tenant`` for a tenant no operator registered (see agora.tenants)."""
+    from agora.tenants import registry_for
+    return registry_for(_process_store()).get(tenant)
+
+
+class _Idempotency:
+    """Idempotency-Key records, scoped to (tenant, authenticated caller, route), in the read-side database.
+
+    The key is looked up after authentication, authorization and validation; the same key with another request
+    (path or body) → 422; a key never answers another caller's request (the caller is part of the scope). The
+    command runs inside :class:`agora.application.command` scope, so its event ids are derived from the scope:
+    a retry whose first attempt was stored but never answered re-appends nothing."""
+
+    _indexed = False
+
+    @staticmethod
+    def collection():
+        from agora.nameko import mongo_db
+        coll = mongo_db().get_collection(IDEMPOTENCY)
+        if not _Idempotency._indexed:
+            import pymongo
+            coll.create_index([("tenant", 1), ("owner", 1), ("key", 1)])
+            coll.create_index("expires", expireAfterSeconds=0)
+            _Idempotency._indexed = True
+        return coll
+
+    @staticmethod
+    def scope(tenant: str, caller: auth.Principal, route: str, key: str) -> str:
+        from agora.application import request_fingerprint
+        return request_fingerprint("idem", tenant, caller.sub, route, key)
+
+    @staticmethod
+    def owner(tenant: str, caller: auth.Principal) -> str:
+        from agora.application import request_fingerprint
+        return request_fingerprint("owner", tenant, caller.sub)
+
+
+def _validate_key(key: str) -> str:
+    if not (1 <= len(key) <= 200) or not key.isprintable() or not key.isascii():
+        raise BadRequest("Idempotency-Key must be 1-200 printable ASCII characters")
+    return key
+
+
 def json_route(method: str, url: str, *, summary: str = "", request_schema=None, response_schema=None,
-               query_schema=None, status: int = 200, auth_roles=None, public: bool = False, tags=(),
-               responses: dict | None = None, headers: dict | None = None):
-    """Decorator: a nameko ``@http`` entrypoint speaking JSON, documented for OpenAPI."""
+               query_schema=None, status: int = 200, roles=None, auth_roles=None, public: bool = False, tags=(),
+               responses: dict | None = None, headers: dict | None = None, idempotent: bool | None = None,
+               tenant_scoped: bool = True, produces: tuple = ("application/json",)):
+    """Decorator: a nameko ``@http`` entrypoint speaking JSON, documented for OpenAPI, with permissions enforced.
+
+    Order for every request: authenticate (401) → authorize the tenant and the declared ``roles`` (403) → the
+    tenant must be registered (404 ``unknown_tenant``) → query and body validation (400/413/422) →
+    ``Idempotency-Key`` (writes) → the handler. ``public`` routes accept anonymous callers (a token, when sent, must
+    be valid and for the tenant). The handler receives the path parameters and, when its signature names them,
+    ``caller`` (the :class:`agora.auth.Principal`, None for anonymous), ``body`` (the loaded request schema) and
+    ``query`` (the loaded query schema).
+    """
+    method = method.upper()
+    roles = roles if roles is not None else auth_roles
+    roles = frozenset(roles) if roles else None
+    idempotent = (method in WRITE_METHODS and not public) if idempotent is None else idempotent
+
     def deco(fn):
         route_name = url
+        params = inspect.signature(fn).parameters
+        wants = {name for name in ("caller", "body", "query") if name in params}
+        scoped = tenant_scoped and (f"<{_TENANT_PARAM}>" in url or f":{_TENANT_PARAM}>" in url)
+
+        def handle(self, request, kwargs):
+            tenant = kwargs.get(_TENANT_PARAM) if scoped else None
+            caller = None
+            if not public or request.headers.get("Authorization"):
+                caller = auth.from_header(request.headers.get("Authorization"))
+                if tenant is not None:
+                    auth.authorize(caller, tenant, roles)
+                elif caller.is_service or (roles and not caller.has_any(roles)):
+                    raise Forbidden(f"this needs one of the roles {', '.join(sorted(roles or ['(any)']))}")
+                request._agora_caller = caller
+            if tenant is not None:
+                check_tenant(tenant)
+            extra = {}
+            if query_schema is not None:
+                q = load_query(request, query_schema)
+                request._agora_query = (query_schema, q)
+                if "query" in wants:
+                    extra["query"] = q
+            if request_schema is not None and method in WRITE_METHODS:
+                b = read_json(request, request_schema)
+                request._agora_loaded = (request_schema, b)
+                if "body" in wants:
+                    extra["body"] = b
+            if "caller" in wants:
+                extra["caller"] = caller
+            key = request.headers.get("Idempotency-Key") if idempotent else None
+            if key and caller is not None:
+                return _idempotent(self, fn, request, kwargs, extra, tenant or "-", caller,
+                                   f"{method} {url}", _validate_key(key))
+            return fn(self, request, **kwargs, **extra)
 
         @functools.wraps(fn)
         def wrapper(self, request, **kwargs):
             started = time.perf_counter()
             cid = request.headers.get("X-Correlation-Id") or str(uuid.uuid4())
+            if len(cid) > 200 or not cid.isascii() or not cid.isprintable():
+                cid = str(uuid.uuid4())
             service = getattr(self, "name", "agora")
             with correlation(cid):
                 try:
-                    result = fn(self, request, **kwargs)
-                    if isinstance(result, Response):
-                        resp = result
-                    elif isinstance(result, tuple):
-                        resp = json_response(result[1], result[0])
-                    else:
-                        resp = json_response(result, status)
+                    resp = _to_response(handle(self, request, kwargs), status)
                 except AgoraError as exc:
-                    resp = json_response(exc.to_dict(), exc.status)
+                    resp = error_response(exc)
                 except ValidationError as err:
                     resp = json_response(ValidationFailed(err.messages).to_dict(), 422)
                 except Exception:  # noqa: BLE001 - a 500 with a logged traceback, never a crash
@@ -117,19 +301,74 @@ def json_route(method: str, url: str, *, summary: str = "", request_schema=None,
         # nameko checks each request's arguments against the entrypoint's signature (inspect.getcallargs): give it
         # the wrapper's own signature once instead of having it rebuilt from the code object per request
         wrapper.__signature__ = inspect.signature(wrapper, follow_wrapped=False)
-        setattr(wrapper, ROUTE_ATTR, {"method": method.upper(), "url": url, "summary": summary or
+        setattr(wrapper, ROUTE_ATTR, {"method": method, "url": url, "summary": summary or
                                       (fn.__doc__ or "").strip().split("\n")[0], "request_schema": request_schema,
                                       "response_schema": response_schema, "query_schema": query_schema,
-                                      "status": status, "auth_roles": auth_roles, "public": public,
-                                      "tags": list(tags), "responses": responses or {},
-                                      "headers": headers or {}})
-        return http(method.upper(), url)(wrapper)
+                                      "status": status, "auth_roles": sorted(roles) if roles else None,
+                                      "public": public, "tags": list(tags), "responses": responses or {},
+                                      "headers": headers or {}, "idempotent": idempotent,
+                                      "tenant_scoped": scoped, "produces": list(produces)})
+        return http(method, url)(wrapper)
     return deco
 
 
+def _to_response(result, status: int) -> Response:
+    if isinstance(result, Response):
+        return result
+    if isinstance(result, tuple):
+        return json_response(result[1], result[0], result[2] if len(result) > 2 else None)
+    return json_response(result, status)
+
+
+def _idempotent(service, fn, request, kwargs, extra, tenant, caller, route, key):
+    from agora.application import command, derive_id, request_fingerprint
+    scope = _Idempotency.scope(tenant, caller, route, key)
+    fingerprint = request_fingerprint(sorted(kwargs.items()), request.query_string, request.get_data())
+    coll = _Idempotency.collection()
+    prior = coll.find_one({"_id": scope})
+    if prior is not None:
+        if prior.get("fingerprint") != fingerprint:
+            raise ValidationFailed({"Idempotency-Key": ["this key was used for another request: use a new key"]},
+                                   "Idempotency-Key reused with another request")
+        return json_response(prior["body"], prior["status"], {"Idempotent-Replayed": "true"})
+    with command(derive_id("command", scope)):
+        resp = _to_response(fn(service, request, **kwargs, **extra), 200)
+    if 200 <= resp.status_code < 300 and resp.mimetype == "application/json":
+        import datetime as _dt
+        from pymongo.errors import DuplicateKeyError
+        now = _dt.datetime.now(_dt.timezone.utc)
+        try:
+            coll.insert_one({"_id": scope, "tenant": tenant, "owner": _Idempotency.owner(tenant, caller),
+                             "key": key, "route": route, "fingerprint": fingerprint, "status": resp.status_code,
+                             "body": json.loads(resp.get_data()), "at": now,
+                             "expires": now + _dt.timedelta(seconds=IDEMPOTENCY_TTL_S)})
+        except DuplicateKeyError:
+            pass                            # a concurrent twin answered first: it appended the same events
+    return resp
+
+
+class PlatformSetup(DependencyProvider):
+    """Checks at container start that the process may run (token configuration outside development mode) and
+    registers the tenants an operator declared in ``AGORA_TENANTS`` (see agora.tenants)."""
+
+    def setup(self):
+        try:
+            auth.check_configuration()
+        except auth.ConfigurationError as exc:
+            log.critical("refusing to start: %s", exc)
+            raise SystemExit(f"agora: refusing to start: {exc}") from None
+        from agora.tenants import ensure_declared, registry_for
+        ensure_declared(registry_for(_process_store()))
+
+    def get_dependency(self, worker_ctx):
+        return None
+
+
 class ObservableService:
-    """Mixin: ``GET /health`` (process alive), ``/ready`` (store and broker reachable), ``/metrics``, and a 1 s
-    timer so that nameko stops within a second of SIGTERM (an idle eventlet hub otherwise sleeps ~60 s).
+    """Mixin: ``GET /health`` (process alive), ``/ready`` (store and broker reachable), ``/metrics``, JSON 404/405
+    for unknown routes and methods, ``GET /api/v1/tenants/<tenant>/commands/<key>`` (the recorded outcome of the
+    caller's ``Idempotency-Key``), and a 1 s timer so that nameko stops within a second of SIGTERM (an idle
+    eventlet hub otherwise sleeps ~60 s).
 
     The entrypoints are attached to each subclass (``__init_subclass__``), so ``nameko run module`` does not
     mistake this imported mixin for a service of its own.
@@ -156,13 +395,61 @@ class ObservableService:
         def heartbeat(self):
             """Keeps the eventlet hub awake so SIGTERM is handled within a second."""
 
+        def command_outcome(self, request, tenant, key, caller):
+            """The outcome recorded for the caller's ``Idempotency-Key`` (for a client that lost its answer)."""
+            coll = _Idempotency.collection()
+            docs = list(coll.find({"tenant": tenant, "owner": _Idempotency.owner(tenant, caller),
+                                   "key": _validate_key(key)}))
+            if not docs:
+                raise NotFound("no outcome is recorded for this Idempotency-Key: the command was not completed "
+                               "(send it again with the same key)")
+            return {"key": key, "outcomes": [{"route": d["route"], "status": d["status"], "body": d["body"],
+                                              "at": d["at"]} for d in docs]}
+
+        def not_found(self, request, path):
+            allowed = _allowed_methods(type(self), "/" + path)
+            if allowed and request.method.upper() not in allowed:
+                return json_response({"error": "method_not_allowed",
+                                      "message": f"{request.method} is not allowed here; use "
+                                                 f"{', '.join(sorted(allowed))}"}, 405,
+                                     {"Allow": ", ".join(sorted(allowed))})
+            return json_response({"error": "not_found", "message": f"no route {request.method} /{path}"}, 404)
+
         cls.health = json_route("GET", "/health", summary="Liveness: the process is alive", public=True,
                                 tags=["ops"])(health)
         cls.ready = json_route("GET", "/ready", summary="Readiness: the event store and the broker are reachable",
                                public=True, tags=["ops"], responses={503: "store or broker unreachable"})(ready)
         cls.metrics = http("GET", "/metrics")(metrics_)
+        cls.command_outcome = json_route(
+            "GET", "/api/v1/tenants/<tenant>/commands/<key>", tags=["ops"],
+            summary="The recorded outcome of one of your Idempotency-Keys",
+            responses={404: "no outcome recorded for this key"})(command_outcome)
+        cls._not_found = http("GET,POST,PUT,PATCH,DELETE,HEAD,OPTIONS", "/<path:path>")(not_found)
         cls._heartbeat = timer(interval=1)(heartbeat)
         cls._agora_config = Config()
+        cls._agora_platform = PlatformSetup()
+
+
+@functools.lru_cache(maxsize=None)
+def _url_map(service_cls):
+    from werkzeug.routing import Map, Rule
+    rules = []
+    for method, path in http_entrypoints_of(service_cls, raw=True):
+        if path != "/<path:path>":
+            rules.append(Rule(path, methods=[method], endpoint=f"{method} {path}"))
+    return Map(rules)
+
+
+def _allowed_methods(service_cls, path: str) -> set[str]:
+    adapter = _url_map(service_cls).bind("localhost")
+    allowed = set()
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+        try:
+            adapter.match(path, method=method)
+            allowed.add(method)
+        except Exception:  # noqa: BLE001 - werkzeug's NotFound / MethodNotAllowed / RequestRedirect
+            continue
+    return allowed
 
 
 # ---------------------------------------------------------------- OpenAPI 3
@@ -240,15 +527,18 @@ def routes_of(service_cls) -> list[dict]:
     return out
 
 
-def http_entrypoints_of(service_cls) -> set[tuple[str, str]]:
-    """(METHOD, openapi path) of every nameko @http entrypoint on the class (documented or not)."""
+def http_entrypoints_of(service_cls, raw: bool = False) -> set[tuple[str, str]]:
+    """(METHOD, openapi path) of every nameko @http entrypoint on the class (documented or not); ``raw`` keeps the
+    werkzeug rule. The JSON 404/405 catch-all is left out."""
     from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
     out = set()
     for _, member in inspect.getmembers(service_cls):
         for ext in getattr(member, ENTRYPOINT_EXTENSIONS_ATTR, ()) or ():
             if type(ext).__name__ == "HttpRequestHandler":
+                if ext.url == "/<path:path>":
+                    continue
                 for m in ext.method.split(","):
-                    out.add((m.strip().upper(), openapi_path(ext.url)))
+                    out.add((m.strip().upper(), ext.url if raw else openapi_path(ext.url)))
     return out
 
 

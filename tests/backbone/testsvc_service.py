@@ -21,7 +21,7 @@ class TestService(ObservableService):
     store = EventStoreDep()
     db = MongoDep()
 
-    @json_route("POST", "/api/v1/tenants/<tenant>/things", summary="Append a test event")
+    @json_route("POST", "/api/v1/tenants/<tenant>/things", summary="Append a test event", public=True)
     def add(self, request, tenant):
         body = read_json(request)
         etype = "TestPoison" if body.get("poison") else "TestHappened"

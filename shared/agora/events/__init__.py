@@ -7,3 +7,4 @@ loads them all. An invalid payload raises ``agora.errors.ValidationFailed`` befo
 from agora.events.registry import (  # noqa: F401
     EventType, register, upcaster, get, latest_version, validate, upcast, all_types, types_of,
 )
+from agora.events.envelope import NewEvent, StoredEvent  # noqa: F401,E402  (the one event type domains return)

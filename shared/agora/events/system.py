@@ -17,3 +17,4 @@ class PersonalDataForgottenV1(Schema):
     person = fields.String(required=True, validate=validate.Length(min=1, max=200))
     reason = fields.String(load_default="", validate=validate.Length(max=1000))
     requested_by = fields.String(load_default="", validate=validate.Length(max=200))
+

@@ -21,6 +21,10 @@ import pytest
 
 from agora.testing.secantus_main import DEFAULT_SWITCH_INTERVAL_S
 
+# tests mint development tokens and run services in development mode (agora.auth); a test of production-mode
+# refusals sets AGORA_ENV itself
+os.environ.setdefault("AGORA_ENV", "development")
+
 
 def free_port() -> int:
     with socket.socket() as s:

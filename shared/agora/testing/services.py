@@ -75,10 +75,18 @@ class Process:
             self.proc.wait()
 
 
+# the tenants the suite's services declare (agora.tenants); a test of unknown tenants uses another name
+TEST_TENANTS = ("demo,gent,ghent,city,leuven,other,shelbyville,springfield,krakow,bruges,elsewhere,bench,t,t1,t2,"
+                "acme,a,b,tenant-a,tenant-b")
+
+
 def service_env(mongo_uri: str, mongo_db: str, amqp_uri: str, port: int, **extra) -> dict:
     env = dict(os.environ)
     env.update({"AGORA_MONGO_URI": mongo_uri, "AGORA_MONGO_DB": mongo_db, "AGORA_AMQP_URI": amqp_uri,
                 "AGORA_HTTP_PORT": str(port), "PYTHONUNBUFFERED": "1"})
+    env.setdefault("AGORA_ENV", "development")
+    if "AGORA_TENANTS" not in extra:
+        env["AGORA_TENANTS"] = TEST_TENANTS
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
