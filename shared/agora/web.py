@@ -222,7 +222,7 @@ def _validate_key(key: str) -> str:
 def json_route(method: str, url: str, *, summary: str = "", request_schema=None, response_schema=None,
                query_schema=None, status: int = 200, roles=None, auth_roles=None, public: bool = False, tags=(),
                responses: dict | None = None, headers: dict | None = None, idempotent: bool | None = None,
-               tenant_scoped: bool = True, produces: tuple = ("application/json",)):
+               tenant_scoped: bool = True, produces: tuple = ("application/json",), read_only: bool = False):
     """Decorator: a nameko ``@http`` entrypoint speaking JSON, documented for OpenAPI, with permissions enforced.
 
     Order for every request: authenticate (401) → authorize the tenant and the declared ``roles`` (403) → the
@@ -230,7 +230,8 @@ def json_route(method: str, url: str, *, summary: str = "", request_schema=None,
     ``Idempotency-Key`` (writes) → the handler. ``public`` routes accept anonymous callers (a token, when sent, must
     be valid and for the tenant). The handler receives the path parameters and, when its signature names them,
     ``caller`` (the :class:`agora.auth.Principal`, None for anonymous), ``body`` (the loaded request schema) and
-    ``query`` (the loaded query schema).
+    ``query`` (the loaded query schema). Writes (POST/PUT/PATCH/DELETE by a person, unless ``read_only``, e.g. a
+    search sent as POST) count against the tenant's abuse limits (429 with ``Retry-After``, agora.ratelimit).
     """
     method = method.upper()
     roles = roles if roles is not None else auth_roles
@@ -254,7 +255,11 @@ def json_route(method: str, url: str, *, summary: str = "", request_schema=None,
                     raise Forbidden(f"this needs one of the roles {', '.join(sorted(roles or ['(any)']))}")
                 request._agora_caller = caller
             if tenant is not None:
-                check_tenant(tenant)
+                found = check_tenant(tenant)
+                if method in WRITE_METHODS and caller is not None and not read_only:
+                    from agora.nameko import mongo_db
+                    from agora.ratelimit import check_write
+                    check_write(mongo_db(), found, request, caller)
             extra = {}
             if query_schema is not None:
                 q = load_query(request, query_schema)
@@ -285,7 +290,8 @@ def json_route(method: str, url: str, *, summary: str = "", request_schema=None,
                 try:
                     resp = _to_response(handle(self, request, kwargs), status)
                 except AgoraError as exc:
-                    resp = error_response(exc)
+                    retry = getattr(exc, "retry_after", None)
+                    resp = error_response(exc, {"Retry-After": str(retry)} if retry else None)
                 except ValidationError as err:
                     resp = json_response(ValidationFailed(err.messages).to_dict(), 422)
                 except Exception:  # noqa: BLE001 - a 500 with a logged traceback, never a crash

@@ -85,6 +85,7 @@ def service_env(mongo_uri: str, mongo_db: str, amqp_uri: str, port: int, **extra
     env.update({"AGORA_MONGO_URI": mongo_uri, "AGORA_MONGO_DB": mongo_db, "AGORA_AMQP_URI": amqp_uri,
                 "AGORA_HTTP_PORT": str(port), "PYTHONUNBUFFERED": "1"})
     env.setdefault("AGORA_ENV", "development")
+    env.setdefault("AGORA_RATE_LIMITS", "off")     # abuse-limit tests turn them on
     if "AGORA_TENANTS" not in extra:
         env["AGORA_TENANTS"] = TEST_TENANTS
     env.update({k: str(v) for k, v in extra.items()})
