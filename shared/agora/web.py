@@ -299,6 +299,8 @@ def json_route(method: str, url: str, *, summary: str = "", request_schema=None,
                     resp = json_response({"error": "internal_error", "message": "internal error",
                                           "correlation_id": cid}, 500)
             resp.headers["X-Correlation-Id"] = cid
+            if _RESPONSE_LOG:
+                _check_response(type(self), method, url, resp)
             elapsed = time.perf_counter() - started
             metrics.child(metrics.HTTP_REQUESTS, service, method, route_name, str(resp.status_code)).inc()
             metrics.child(metrics.HTTP_SECONDS, service, method, route_name).observe(elapsed)
@@ -316,6 +318,54 @@ def json_route(method: str, url: str, *, summary: str = "", request_schema=None,
                                       "tenant_scoped": scoped, "produces": list(produces)})
         return http(method, url)(wrapper)
     return deco
+
+
+# ---------------------------------------------------------------- responses checked against the OpenAPI document
+# ``AGORA_CHECK_RESPONSES=<file>`` (the test suite sets it): every JSON response is validated against the schema the
+# service's own OpenAPI document gives for its route and status; a violation is logged and appended to the file as
+# one JSON line (agora.testing.plugin fails the test session when the file is not empty).
+_RESPONSE_LOG = os.environ.get("AGORA_CHECK_RESPONSES") or ""
+_validators: dict = {}
+
+
+def _response_validator(service_cls, method: str, url: str, status: int):
+    key = (service_cls, method, url, status)
+    if key not in _validators:
+        from openapi_schema_validator import OAS30Validator
+        doc = openapi(service_cls, "check")
+        op = doc["paths"].get(openapi_path(url), {}).get(method.lower(), {})
+        responses = op.get("responses", {})
+        entry = responses.get(str(status))
+        schema = None
+        if entry is None:
+            schema = False                              # an undocumented status
+        else:
+            schema = ((entry.get("content") or {}).get("application/json") or {}).get("schema")
+        _validators[key] = (None if schema is None else
+                            OAS30Validator({**(schema if isinstance(schema, dict) else {"not": {}}),
+                                            "components": doc.get("components", {})}))
+    return _validators[key]
+
+
+def _check_response(service_cls, method: str, url: str, resp: Response) -> None:
+    try:
+        if resp.mimetype != "application/json" or resp.status_code >= 500:
+            return
+        validator = _response_validator(service_cls, method, url, resp.status_code)
+        if validator is None:
+            return
+        errors = sorted(validator.iter_errors(json.loads(resp.get_data())), key=lambda e: list(e.path))
+        if not errors:
+            return
+        problem = {"service": getattr(service_cls, "name", "?"), "route": f"{method} {url}",
+                   "status": resp.status_code,
+                   "errors": [f"{'/'.join(map(str, e.path))}: {e.message[:300]}" for e in errors[:5]]}
+    except Exception as exc:  # noqa: BLE001 - checking must never change a response
+        problem = {"service": getattr(service_cls, "name", "?"), "route": f"{method} {url}",
+                   "status": resp.status_code, "errors": [f"checker failed: {exc!r}"]}
+    log.error("response does not match the OpenAPI document: %s", problem)
+    with open(_RESPONSE_LOG, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(problem) + "\n")
 
 
 def _to_response(result, status: int) -> Response:
@@ -458,70 +508,24 @@ def _allowed_methods(service_cls, path: str) -> set[str]:
     return allowed
 
 
-# ---------------------------------------------------------------- OpenAPI 3
-_FIELD_TYPES = [
-    (fields.Boolean, {"type": "boolean"}),
-    (fields.Integer, {"type": "integer"}),
-    (fields.Float, {"type": "number"}),
-    (fields.Decimal, {"type": "number"}),
-    (fields.Number, {"type": "number"}),
-    (fields.AwareDateTime, {"type": "string", "format": "date-time"}),
-    (fields.DateTime, {"type": "string", "format": "date-time"}),
-    (fields.Date, {"type": "string", "format": "date"}),
-    (fields.UUID, {"type": "string", "format": "uuid"}),
-    (fields.Email, {"type": "string", "format": "email"}),
-    (fields.Url, {"type": "string", "format": "uri"}),
-    (fields.String, {"type": "string"}),
-    (fields.Dict, {"type": "object"}),
-]
+# ---------------------------------------------------------------- OpenAPI 3 (apispec + its marshmallow plugin)
+def _field_extras(converter, field, ret=None, **kwargs) -> dict:
+    """A field class may carry an ``openapi`` dict (e.g. a decimal amount written as a string with a pattern)."""
+    return dict(getattr(field, "openapi", None) or {})
 
 
-def _field_schema(field) -> dict:
-    if isinstance(field, fields.Nested):
-        nested = field.nested() if callable(field.nested) and not isinstance(field.nested, type) else field.nested
-        inner = schema_to_jsonschema(nested)
-        return {"type": "array", "items": inner} if field.many else inner
-    if isinstance(field, fields.List):
-        return {"type": "array", "items": _field_schema(field.inner)}
-    out: dict = dict(getattr(field, "openapi", None) or {})
-    if not out:
-        for cls, js in _FIELD_TYPES:
-            if isinstance(field, cls):
-                out = dict(js)
-                break
-    for v in getattr(field, "validators", []) or []:
-        name = type(v).__name__
-        if name == "Length":
-            if v.min is not None:
-                out["minLength"] = v.min
-            if v.max is not None:
-                out["maxLength"] = v.max
-        elif name == "Range":
-            if v.min is not None:
-                out["minimum"] = v.min
-            if v.max is not None:
-                out["maximum"] = v.max
-        elif name == "OneOf":
-            out["enum"] = list(v.choices)
-    if field.allow_none:
-        out["nullable"] = True
-    return out
+def _plugin():
+    from apispec.ext.marshmallow import MarshmallowPlugin
+    return MarshmallowPlugin()
 
 
 def schema_to_jsonschema(schema) -> dict:
+    """The OpenAPI 3.0 schema object of a marshmallow schema (nested schemas inlined)."""
+    from apispec import APISpec
+    spec = APISpec("x", "1", "3.0.3", plugins=[plugin := _plugin()])
+    plugin.converter.add_attribute_function(_field_extras)
     schema = schema() if isinstance(schema, type) else schema
-    props, required = {}, []
-    for name, field in schema.fields.items():
-        if field.dump_only:
-            continue
-        key = field.data_key or name
-        props[key] = _field_schema(field)
-        if field.required:
-            required.append(key)
-    out = {"type": "object", "properties": props}
-    if required:
-        out["required"] = required
-    return out
+    return plugin.converter.schema2jsonschema(schema)
 
 
 def routes_of(service_cls) -> list[dict]:
@@ -553,53 +557,84 @@ def openapi_path(url: str) -> str:
 
 
 def openapi(service_cls, title: str, version: str = "1.0.0", description: str = "") -> dict:
-    """OpenAPI 3.0 document for every ``json_route`` of ``service_cls``."""
+    """OpenAPI 3.0.3 document of every ``json_route`` of ``service_cls``, built with apispec's marshmallow plugin:
+    request and response schemas are reusable components (``#/components/schemas/…``), with nullable fields,
+    patterns, enums, lengths and ranges from the schemas' fields and validators; declared roles and the errors the
+    route layer answers (401, 403, 404 unknown tenant, 400/413/422, 429) are documented per operation."""
+    from apispec import APISpec
+    plugin = _plugin()
+    spec = APISpec(title=title, version=version, openapi_version="3.0.3", plugins=[plugin],
+                   info={"description": description})
+    plugin.converter.add_attribute_function(_field_extras)
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    spec.components.schema("Error", {"type": "object", "required": ["error", "message"], "properties": {
+        "error": {"type": "string"}, "message": {"type": "string"}, "details": {"type": "object"},
+        "correlation_id": {"type": "string"}}})
+    error = {"description": "", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+    def err(text: str) -> dict:
+        return dict(error, description=text)
+
     paths: dict = {}
-    error = {"$ref": "#/components/schemas/Error"}
-    for meta in routes_of(service_cls):
+    for meta in sorted(routes_of(service_cls), key=lambda m: (m["url"], m["method"])):
         path = openapi_path(meta["url"])
-        op: dict = {"summary": meta["summary"] or f"{meta['method']} {path}", "tags": meta["tags"],
-                    "responses": {str(meta["status"]): {"description": "success"}}}
+        ok: dict = {"description": "success"}
         if meta["response_schema"] is not None:
-            op["responses"][str(meta["status"])]["content"] = {
-                "application/json": {"schema": schema_to_jsonschema(meta["response_schema"])}}
+            ok["content"] = {"application/json": {"schema": meta["response_schema"]}}
+        elif meta.get("produces") and meta["produces"] != ["application/json"]:
+            ok["content"] = {media: {"schema": {"type": "string"}} for media in meta["produces"]}
+        op: dict = {"summary": meta["summary"] or f"{meta['method']} {path}", "tags": meta["tags"],
+                    "operationId": f"{meta['method'].lower()}_{re.sub(r'[^A-Za-z0-9]+', '_', path).strip('_')}",
+                    "responses": {str(meta["status"]): ok}}
         params = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
                   for p in re.findall(r"{([^}]+)}", path)]
         if meta["query_schema"] is not None:
-            qs = schema_to_jsonschema(meta["query_schema"])
-            for name, js in qs["properties"].items():
-                params.append({"name": name, "in": "query", "required": name in qs.get("required", []),
-                               "schema": js})
+            params.append({"in": "query", "schema": meta["query_schema"]})
         for name, text in meta.get("headers", {}).items():
             params.append({"name": name, "in": "header", "required": False, "description": text,
                            "schema": {"type": "string"}})
+        if meta.get("idempotent"):
+            params.append({"name": "Idempotency-Key", "in": "header", "required": False,
+                           "description": "makes the request safe to retry: scoped to you and this route; the same "
+                                          "key with another body is refused (422)",
+                           "schema": {"type": "string", "minLength": 1, "maxLength": 200}})
         if params:
             op["parameters"] = params
-        if meta["request_schema"] is not None:
-            op["requestBody"] = {"required": True, "content": {
-                "application/json": {"schema": schema_to_jsonschema(meta["request_schema"])}}}
-            op["responses"]["400"] = {"description": "malformed JSON", "content": {
-                "application/json": {"schema": error}}}
-            op["responses"]["422"] = {"description": "invalid fields", "content": {
-                "application/json": {"schema": error}}}
+        if meta["request_schema"] is not None and meta["method"] in WRITE_METHODS:
+            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": meta["request_schema"]}}}
+        if meta["method"] in WRITE_METHODS:
+            op["responses"]["400"] = err("malformed JSON, too deep, text that is not Unicode, or a bad "
+                                         "Idempotency-Key")
+            op["responses"]["413"] = err("request body too large")
+        if meta["request_schema"] is not None or meta["query_schema"] is not None or \
+                meta["method"] in WRITE_METHODS:
+            op["responses"]["422"] = err("invalid fields (details.fields names each failing field)")
+        if meta.get("tenant_scoped"):
+            op["responses"]["404"] = err("unknown tenant, or the resource does not exist")
+        if meta["public"] and meta.get("tenant_scoped"):
+            op["security"] = [{}, {"bearer": []}]
+            op["responses"]["401"] = err("a token was sent and it is expired or invalid (anonymous is allowed)")
+            op["responses"]["403"] = err("a token for another tenant was sent")
         if not meta["public"]:
             op["security"] = [{"bearer": []}]
-            op["responses"]["401"] = {"description": "missing or invalid token"}
-            op["responses"]["403"] = {"description": "wrong tenant or role"}
+            op["responses"]["401"] = err("missing, expired or invalid token")
+            roles = meta.get("auth_roles")
+            op["responses"]["403"] = err("token for another tenant" + (f", or none of the roles {', '.join(roles)}"
+                                                                        if roles else ""))
+            if roles:
+                op["description"] = f"Roles: {', '.join(roles)}."
+            if meta["method"] in WRITE_METHODS and meta.get("tenant_scoped"):
+                op["responses"]["429"] = err("too many writes: abuse limit reached (see Retry-After)")
         for code, text in meta["responses"].items():
-            op["responses"][str(code)] = {"description": text, "content": {"application/json": {"schema": error}}}
+            op["responses"][str(code)] = err(text)
         paths.setdefault(path, {})[meta["method"].lower()] = op
+    for path, operations in paths.items():
+        spec.path(path=path, operations=operations)
+    doc = spec.to_dict()
     if ("GET", "/metrics") in http_entrypoints_of(service_cls):
-        paths["/metrics"] = {"get": {"summary": "Prometheus metrics", "tags": ["ops"],
-                                     "responses": {"200": {"description": "text exposition format"}}}}
-    return {
-        "openapi": "3.0.3",
-        "info": {"title": title, "version": version, "description": description},
-        "paths": paths,
-        "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
-            "schemas": {"Error": {"type": "object", "required": ["error", "message"], "properties": {
-                "error": {"type": "string"}, "message": {"type": "string"},
-                "details": {"type": "object"}}}},
-        },
-    }
+        doc["paths"]["/metrics"] = {"get": {"summary": "Prometheus metrics", "tags": ["ops"],
+                                            "operationId": "get_metrics",
+                                            "responses": {"200": {"description": "text exposition format",
+                                                                  "content": {"text/plain": {
+                                                                      "schema": {"type": "string"}}}}}}}
+    return doc

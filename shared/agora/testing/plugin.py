@@ -25,6 +25,33 @@ from agora.testing.secantus_main import DEFAULT_SWITCH_INTERVAL_S
 # refusals sets AGORA_ENV itself
 os.environ.setdefault("AGORA_ENV", "development")
 
+# every JSON response a service gives during the session is checked against its own OpenAPI document
+# (agora.web); violations land in this file and fail the session (pytest_sessionfinish below)
+if not os.environ.get("AGORA_CHECK_RESPONSES"):
+    import tempfile as _tempfile
+    os.environ["AGORA_CHECK_RESPONSES"] = os.path.join(_tempfile.gettempdir(),
+                                                       f"agora-response-violations-{os.getpid()}.jsonl")
+    if os.path.exists(os.environ["AGORA_CHECK_RESPONSES"]):
+        os.remove(os.environ["AGORA_CHECK_RESPONSES"])
+
+
+def pytest_sessionfinish(session, exitstatus):
+    path = os.environ.get("AGORA_CHECK_RESPONSES")
+    if not path or not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8") as fh:
+        lines = [line for line in fh if line.strip()]
+    if lines:
+        import json as _json
+        seen = {}
+        for line in lines:
+            doc = _json.loads(line)
+            seen.setdefault((doc["service"], doc["route"], doc["status"]), doc["errors"])
+        report = "\n".join(f"  {svc} {route} -> {status}: {errs}" for (svc, route, status), errs in seen.items())
+        print(f"\n{len(lines)} responses did not match their OpenAPI document ({len(seen)} routes/statuses):\n"
+              f"{report}\n(see {path})", file=sys.stderr)
+        session.exitstatus = 1
+
 
 def free_port() -> int:
     with socket.socket() as s:
