@@ -13,7 +13,10 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-ALL_SERVICES=(ideas votes budgets analytics backoffice-bridge)
+# the one list of services (deploy/services.json): "name package" per line
+SERVICE_TABLE="$(python3 -c 'import json,sys; [print(s["name"], s["package"]) for s in json.load(open(sys.argv[1]))["services"]]' "$ROOT/deploy/services.json")"
+ALL_SERVICES=($(cut -d" " -f1 <<<"$SERVICE_TABLE"))
+package_of() { awk -v n="$1" '$1 == n {print $2}' <<<"$SERVICE_TABLE"; }
 REGISTRY="${AGORA_REGISTRY:-ghcr.io/agora-civic}"
 DOCKER="${DOCKER:-docker}"
 PUSH=0
@@ -27,8 +30,8 @@ for arg in "$@"; do
         --push) PUSH=1 ;;
         -*) echo "build-images: unknown option $arg" >&2; exit 2 ;;
         *)
-            if [[ ! -f "$ROOT/services/$arg/Dockerfile" ]]; then
-                echo "build-images: no Dockerfile for service '$arg' (services/$arg/Dockerfile)" >&2
+            if [[ -z "$(package_of "$arg")" ]]; then
+                echo "build-images: no service '$arg' in deploy/services.json" >&2
                 exit 2
             fi
             services+=("$arg") ;;
@@ -50,7 +53,8 @@ for folder in "${services[@]}"; do
     image="$REGISTRY/$folder:$TAG"
     echo "build-images: building $image" >&2
     "$DOCKER" build \
-        --file "$ROOT/services/$folder/Dockerfile" \
+        --file "$ROOT/deploy/k8s/images/Dockerfile" \
+        --build-arg "SERVICE=$folder" --build-arg "SERVICE_PKG=$(package_of "$folder")" \
         --build-context "shared=$ROOT/shared" \
         --build-context "support=$ROOT/deploy/k8s/images" \
         --tag "$image" \

@@ -36,8 +36,7 @@ K8S_VERSION = "1.37.0"
 COUNTRIES = ["be", "nl", "fr", "uk", "dk", "cl"]
 TARGETS = ["base"] + [f"overlays/{c}" for c in COUNTRIES]
 
-FOLDERS = {"ideas": "ideas", "votes": "votes", "budgets": "budgets", "analytics": "analytics",
-           "backoffice-bridge": "backoffice_bridge"}
+FOLDERS = {s["name"]: s["package"] for s in json.loads((ROOT / "deploy" / "services.json").read_text())["services"]}
 sys.path.insert(0, str(K8S / "hack"))
 from sync_scaledobjects import queues_from_code  # noqa: E402  (the queues each service's code consumes)
 
@@ -470,19 +469,21 @@ def test_dashboard_configmap_covers_the_event_flow():
 
 # ----------------------------------------------------------------------------- images
 
-@pytest.mark.parametrize("folder", sorted(FOLDERS))
-def test_dockerfile(folder):
-    text = (ROOT / "services" / folder / "Dockerfile").read_text()
+def test_one_dockerfile_for_every_service():
+    assert not list((ROOT / "services").glob("*/Dockerfile")), "one Dockerfile (deploy/k8s/images/Dockerfile)"
+    text = (K8S / "images" / "Dockerfile").read_text()
     froms = re.findall(r"^FROM\s+(\S+)(?:\s+AS\s+(\S+))?", text, re.M)
     assert len(froms) >= 2, "multi-stage build expected"
     image = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.M).group(1)
     assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?", image), image
     assert ":latest" not in text
     assert "COPY --from=shared" in text and "pip install /src/shared" in text and "pip install /src/service" in text
-    assert re.search(rf"^\s+AGORA_SERVICE_PKG={FOLDERS[folder]} \\$", text, re.M)
+    assert re.search(r"^\s+AGORA_SERVICE_PKG=\$\{SERVICE_PKG\} \\$", text, re.M)
     assert re.search(r"^USER 10001(:10001)?$", text, re.M)
     assert re.search(r'^ENTRYPOINT \["/usr/local/bin/agora-entrypoint"\]$', text, re.M)
     assert "COPY --chmod=0444 config.yaml /app/config.yaml" in text
+    for folder in FOLDERS:
+        assert (ROOT / "services" / folder / "config.yaml").is_file()
 
 
 def _fake_bin(tmp_path: Path, name: str, body: str) -> None:
@@ -533,7 +534,8 @@ def test_build_images_builds_every_service(tmp_path):
     assert len(builds) == len(FOLDERS)
     for folder in FOLDERS:
         (call,) = [c for c in builds if f"--tag reg.test/agora/{folder}:t1 " in c]
-        assert f"--file {ROOT}/services/{folder}/Dockerfile" in call
+        assert f"--file {K8S}/images/Dockerfile" in call
+        assert f"--build-arg SERVICE={folder} --build-arg SERVICE_PKG={FOLDERS[folder]}" in call
         assert f"--build-context shared={ROOT}/shared" in call
         assert f"--build-context support={K8S}/images" in call
         assert call.endswith(f"{ROOT}/services/{folder}")

@@ -6,6 +6,7 @@ Run after adding a subscription: ``python deploy/k8s/hack/sync_scaledobjects.py`
 """
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -14,8 +15,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
 FILE = ROOT / "deploy/k8s/base/autoscaling/scaledobjects.yaml"
-DEPLOYMENTS = {"ideas": "ideas", "votes": "votes", "budgets": "budgets", "analytics": "analytics",
-               "backoffice-bridge": "backoffice_bridge"}
+# deployment -> python package, from the one list of services
+DEPLOYMENTS = {s["name"]: s["package"]
+               for s in json.loads((ROOT / "deploy" / "services.json").read_text())["services"]}
 
 
 def queues_from_code() -> dict[str, list[str]]:
