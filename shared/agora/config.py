@@ -26,9 +26,20 @@ DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
 DEV_JWT_SECRET = "agora-development-secret-change-me-in-production"
 
 
-def _env(name: str, default: str) -> str:
+def env(name: str, default=None, cast=str):
+    """The one configuration helper: ``AGORA_*`` variable ``name`` (unset or empty → ``default``), converted by
+    ``cast``; a value ``cast`` refuses raises ValueError naming the variable."""
     value = os.environ.get(name)
-    return value if value not in (None, "") else default
+    if value in (None, ""):
+        return default
+    try:
+        return cast(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}={value!r} is not a valid {getattr(cast, '__name__', 'value')}") from None
+
+
+def _env(name: str, default: str) -> str:
+    return env(name, default)
 
 
 @dataclass(frozen=True)

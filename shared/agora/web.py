@@ -20,7 +20,7 @@ from marshmallow import Schema, ValidationError, fields
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
-from nameko.web.handlers import http
+from nameko.web.handlers import HttpRequestHandler, http
 from werkzeug.wrappers import Response
 
 from agora import auth, metrics
@@ -161,6 +161,55 @@ def content_disposition(filename: str, disposition: str = "attachment") -> str:
     from urllib.parse import quote
     fallback = "".join(c if (32 <= ord(c) < 127 and c not in '"\\;') else "_" for c in filename) or "download"
     return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+# ---------------------------------------------------------------- load shedding
+class ShedLoad(AgoraError):
+    status = 503
+    code = "overloaded"
+
+
+_inflight: dict[int, int] = {}
+
+
+def _max_inflight(container) -> int:
+    """Requests a container takes at once: its worker pool plus a short queue (``AGORA_MAX_QUEUE``, default half the
+    pool); beyond that a request is answered 503 with ``Retry-After`` at once instead of waiting in line."""
+    workers = int(getattr(container, "max_workers", None) or container.config.get("max_workers") or 10)
+    queue = int(os.environ.get("AGORA_MAX_QUEUE") or max(4, workers // 2))
+    return workers + queue
+
+
+class AgoraHttp(HttpRequestHandler):
+    """nameko's HTTP entrypoint with load shedding (bounded requests in flight per service process, 503 +
+    ``Retry-After`` when full) and ``inline`` routes answered without a worker from the pool (health, readiness,
+    metrics: they keep answering while every worker is busy)."""
+
+    def __init__(self, method, url, inline=None, **kwargs):
+        super().__init__(method, url, **kwargs)
+        self.inline = inline
+
+    def handle_request(self, request):
+        if self.inline is not None:
+            try:
+                return _to_response(self.inline(self.container, request), 200)
+            except AgoraError as exc:
+                return error_response(exc)
+        key = id(self.container)
+        current = _inflight.get(key, 0)
+        if current >= _max_inflight(self.container):
+            metrics.child(metrics.HTTP_REQUESTS, self.container.service_name, request.method, self.url,
+                          "503").inc()
+            return error_response(ShedLoad("the service is at capacity: try again in a moment"),
+                                  {"Retry-After": "1"})
+        _inflight[key] = current + 1
+        try:
+            return super().handle_request(request)
+        finally:
+            _inflight[key] -= 1
+
+
+agora_http = AgoraHttp.decorator
 
 
 # ---------------------------------------------------------------- the route layer
@@ -316,7 +365,7 @@ def json_route(method: str, url: str, *, summary: str = "", request_schema=None,
                                       "public": public, "tags": list(tags), "responses": responses or {},
                                       "headers": headers or {}, "idempotent": idempotent,
                                       "tenant_scoped": scoped, "produces": list(produces)})
-        return http(method, url)(wrapper)
+        return agora_http(method, url)(wrapper)
     return deco
 
 
@@ -433,18 +482,7 @@ class ObservableService:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
 
-        def health(self, request):
-            return {"status": "ok", "service": self.name}
-
-        def ready(self, request):
-            from agora.nameko import check_ready
-            problems = check_ready(self._agora_config)
-            if problems:
-                return 503, {"status": "unavailable", "problems": problems}
-            freeze_startup_heap()   # before the first "ready": the one full collection then costs no request
-            return {"status": "ready", "service": self.name}
-
-        def metrics_(self, request):
+        def metrics_(container, request):
             body, content_type = metrics.exposition()
             return Response(body, status=200, headers={"Content-Type": content_type})
 
@@ -471,19 +509,51 @@ class ObservableService:
                                      {"Allow": ", ".join(sorted(allowed))})
             return json_response({"error": "not_found", "message": f"no route {request.method} /{path}"}, 404)
 
-        cls.health = json_route("GET", "/health", summary="Liveness: the process is alive", public=True,
-                                tags=["ops"])(health)
-        cls.ready = json_route("GET", "/ready", summary="Readiness: the event store and the broker are reachable",
-                               public=True, tags=["ops"], responses={503: "store or broker unreachable"})(ready)
-        cls.metrics = http("GET", "/metrics")(metrics_)
+        service_name = cls.name
+        cls.health = ops_route("GET", "/health", "Liveness: the process is alive",
+                               lambda container, request: {"status": "ok", "service": service_name})
+        cls.ready = ops_route("GET", "/ready", "Readiness: the event store is reachable (the broker's state is "
+                              "reported: the service keeps serving without it)", _ready,
+                              responses={503: "the event store is unreachable"})
+        cls.metrics = agora_http("GET", "/metrics", inline=metrics_)(_never_called)
         cls.command_outcome = json_route(
             "GET", "/api/v1/tenants/<tenant>/commands/<key>", tags=["ops"],
             summary="The recorded outcome of one of your Idempotency-Keys",
             responses={404: "no outcome recorded for this key"})(command_outcome)
-        cls._not_found = http("GET,POST,PUT,PATCH,DELETE,HEAD,OPTIONS", "/<path:path>")(not_found)
+        cls._not_found = agora_http("GET,POST,PUT,PATCH,DELETE,HEAD,OPTIONS", "/<path:path>")(not_found)
         cls._heartbeat = timer(interval=1)(heartbeat)
         cls._agora_config = Config()
         cls._agora_platform = PlatformSetup()
+
+
+def _never_called(self, request):   # pragma: no cover - inline routes are answered by AgoraHttp itself
+    raise AssertionError("inline route")
+
+
+def ops_route(method: str, url: str, summary: str, inline, responses: dict | None = None):
+    """An operations route answered inline (no worker from the pool), documented like a json_route."""
+    def entry(self, request):   # pragma: no cover - never called (inline)
+        raise AssertionError("inline route")
+    wrapped = agora_http(method, url, inline=inline)(entry)
+    setattr(wrapped, ROUTE_ATTR, {"method": method, "url": url, "summary": summary, "request_schema": None,
+                                  "response_schema": None, "query_schema": None, "status": 200,
+                                  "auth_roles": None, "public": True, "tags": ["ops"],
+                                  "responses": responses or {}, "headers": {}, "idempotent": False,
+                                  "tenant_scoped": False, "produces": ["application/json"]})
+    return wrapped
+
+
+def _ready(container, request):
+    from agora.nameko import check_ready
+    problems = check_ready(container.config)
+    store = [p for p in problems if p.startswith("event store")]
+    if store:
+        return 503, {"status": "unavailable", "problems": problems}
+    freeze_startup_heap()   # before the first "ready": the one full collection then costs no request
+    body = {"status": "ready", "service": container.service_name}
+    if problems:
+        body["degraded"] = problems     # no broker: commands still work, projections poll the store
+    return body
 
 
 @functools.lru_cache(maxsize=None)
@@ -544,7 +614,7 @@ def http_entrypoints_of(service_cls, raw: bool = False) -> set[tuple[str, str]]:
     out = set()
     for _, member in inspect.getmembers(service_cls):
         for ext in getattr(member, ENTRYPOINT_EXTENSIONS_ATTR, ()) or ():
-            if type(ext).__name__ == "HttpRequestHandler":
+            if isinstance(ext, HttpRequestHandler):
                 if ext.url == "/<path:path>":
                     continue
                 for m in ext.method.split(","):

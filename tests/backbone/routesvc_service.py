@@ -38,3 +38,16 @@ class RouteService(ObservableService):
     @json_route("GET", T + "/things", public=True, query_schema=ListQuery)
     def list_things(self, request, tenant, caller, query):
         return {"limit": query["limit"], "anonymous": caller is None}
+
+
+class SlowQuery(Schema):
+    ms = fields.Integer(load_default=500, validate=validate.Range(min=0, max=5000))
+
+
+def _slow(self, request, tenant, query):
+    import time
+    time.sleep(query["ms"] / 1000)
+    return {"slept_ms": query["ms"]}
+
+
+RouteService.slow = json_route("GET", T + "/slow", public=True, query_schema=SlowQuery)(_slow)

@@ -125,3 +125,23 @@ def test_burst_of_one_person_is_cut_with_429(svc):
     assert len(ok) == 60 and len(limited) == 20                           # the default: 60 writes a minute
     assert 1 <= int(limited[0].headers["Retry-After"]) <= 60
     assert requests.post(url, json={"n": 1}, headers=bearer("someone-else", tenant="town")).status_code == 201
+
+
+def test_load_is_shed_not_queued_and_health_answers_meanwhile(svc):
+    """More requests than the worker pool and its short queue: the rest are answered 503 with Retry-After at once,
+    and /health and /ready (answered outside the pool) keep answering."""
+    from concurrent.futures import ThreadPoolExecutor
+    import time
+    url = svc.url + "/api/v1/tenants/city/slow?ms=1500"
+    with ThreadPoolExecutor(140) as pool:
+        futures = [pool.submit(requests.get, url, timeout=60) for _ in range(140)]
+        time.sleep(0.5)
+        health = requests.get(svc.url + "/health", timeout=5)
+        ready = requests.get(svc.url + "/ready", timeout=5)
+        results = [f.result() for f in futures]
+    assert health.status_code == 200 and ready.status_code == 200
+    codes = [r.status_code for r in results]
+    shed = [r for r in results if r.status_code == 503]
+    assert codes.count(200) >= 64 and shed, codes             # 64 workers + a queue of 32 (nameko.yaml)
+    assert all(r.headers["Retry-After"] == "1" and r.json()["error"] == "overloaded" for r in shed)
+    assert all(r.elapsed.total_seconds() < 1.5 for r in shed)  # refused at once, not after a worker freed up

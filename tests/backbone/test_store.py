@@ -80,7 +80,7 @@ def test_cloudevent_envelope(store):
     assert ce["specversion"] == "1.0" and ce["datacontenttype"] == "application/json"
     assert ce["sequence"] == "00000000000000000001" and ce["streamversion"] == 1 and ce["tenant"] == "city"
     assert ce["subject"] == "idea-1" and ce["source"] == "/agora/testsvc" and ce["type"] == "TestHappened"
-    assert ce["dataschema"] == "urn:agora:schema:TestHappened:2"
+    assert ce["dataschema"].endswith("/schemas/TestHappened.v2.json")
     assert ce["correlationid"] == "corr-1" and ce["causationid"] == "cause-1"
     assert StoredEvent.from_cloudevent(json.loads(store.read_all("city")[0].to_json())) == store.read_all("city")[0]
 
@@ -92,7 +92,7 @@ def test_upcasting_old_version(store):
                              "data": {"n": 1, "text": "three word text"}})
     old = store.read_stream("city", "old")[0]
     assert old.schema_version == 2 and old.data["words"] == 3
-    assert old.to_cloudevent()["dataschema"] == "urn:agora:schema:TestHappened:2"
+    assert old.to_cloudevent()["dataschema"].endswith("/schemas/TestHappened.v2.json")
 
 
 def test_group_commit_under_threads(store):

@@ -21,7 +21,8 @@ class TestService(ObservableService):
     store = EventStoreDep()
     db = MongoDep()
 
-    @json_route("POST", "/api/v1/tenants/<tenant>/things", summary="Append a test event", public=True)
+    @json_route("POST", "/api/v1/tenants/<tenant>/things", summary="Append a test event", public=True,
+                status=201)
     def add(self, request, tenant):
         body = read_json(request)
         etype = "TestPoison" if body.get("poison") else "TestHappened"
