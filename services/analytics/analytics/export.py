@@ -26,10 +26,17 @@ def _cell(value):
     return value
 
 
+_CONTROL = dict.fromkeys([c for c in range(32) if c not in (9, 10, 13)] + [0x7f])
+
+
 def _safe_text(value):
-    # spreadsheet formula injection: citizen-written text starting with = + - @ is prefixed with a quote
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
+    """Citizen-written text made safe for a spreadsheet: control characters removed (XLSX cannot hold them: one
+    title with ``\\x10`` made every export fail), and text starting with = + - @ prefixed with a quote (formula
+    injection)."""
+    if isinstance(value, str):
+        value = value.translate(_CONTROL)
+        if value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+            return "'" + value
     return value
 
 

@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response
 
 from agora.errors import NotFound
 from agora.nameko import subscribe
-from agora.web import ObservableService, json_route, load_query, openapi, principal, read_json
+from agora.web import content_disposition, ObservableService, json_route, load_query, openapi, principal, read_json
 
 from analytics import export, live, schemas
 from analytics.dependencies import SOURCES, AnalyticsEngine
@@ -30,7 +30,7 @@ TAGS = ["analytics"]
 
 def _download(body: bytes, mime: str, filename: str) -> Response:
     return Response(body, status=200, mimetype=mime.split(";")[0], headers={
-        "Content-Type": mime, "Content-Disposition": f'attachment; filename="{filename}"',
+        "Content-Type": mime, "Content-Disposition": content_disposition(filename),
         "Cache-Control": "no-store"})
 
 
