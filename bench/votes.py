@@ -21,7 +21,7 @@ in one transaction with the checkpoint, so an event is applied once whoever wins
 the figures stay end-to-end and lossless, the ceiling and the goal keys mean the same. Default 1.
 
 Diagnostics: ``AGORA_VOTES_CMDSTATS=/tmp/x.json`` makes the service count its MongoDB commands by kind
-(votes/cmdstats.py: count, documents returned, mean latency), to see the store round trips per vote;
+(bench/profiling/cmdstats.py: count, documents returned, mean latency), to see the store round trips per vote;
 ``AGORA_BENCH_TRACE=/tmp/t.json`` writes (vote time, latency ms) of every half-load vote, to see when the tail
 happens. ``stages_at_half_load`` splits the half-load latency into its stages (see ``half_load_stages``) and gives
 the store's own round trip for a one-document read meanwhile (the checkpoint poller's ``find_one``). The checkpoint
@@ -110,7 +110,7 @@ def half_load_stages(events, sent: dict, projected: dict, cps) -> dict:
     cols: dict[str, list[float]] = {"request_to_accept": [], "accept_to_response": [], "accept_to_handler": [],
                                     "handler_to_visible": []}
     for e in events:
-        voter = e.stream.rsplit("-", 1)[-1]
+        voter = e.correlationid         # each vote is sent with its voter as X-Correlation-Id (streams name pseudonyms)
         accepted = parse(e.time)
         if voter in sent:
             asked, answered = sent[voter]
@@ -207,10 +207,12 @@ class Client:
                 self.conns[replica] = http.client.HTTPConnection(t.hostname, t.port, timeout=60)
                 self.conns[replica].connect()
 
-    def put_json(self, replica: int, path: str, body: dict, token: str) -> int:
+    def put_json(self, replica: int, path: str, body: dict, token: str, cid: str | None = None) -> int:
         replica %= len(self.targets)
         payload = json.dumps(body).encode()
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        if cid:
+            headers["X-Correlation-Id"] = cid
         for attempt in (0, 1):
             conn = self.conns.get(replica)
             if conn is None:
@@ -328,12 +330,17 @@ def main(argv=None) -> int:
             store.append(tenant, f"idea-{iid}", [NewEvent("IdeaSubmitted", {
                 "idea_id": iid, "project_id": pid, "phase_id": phid, "title": "t", "body": "b", "language": "en",
                 "author": "a", "status": "published"})], 0)
+        # the bench runs the service in development mode (agora.testing.services) with its own secret (>= 32 chars);
+        # auth.mint adds iss/aud
         extra = {"AGORA_JWT_SECRET": SECRET, "AGORA_SERVICE_NAME": "votes", "AGORA_LOG_LEVEL": "WARNING"}
         relay = start_relay(server.uri, db_name, vhost.uri, **extra)
         relay.wait_ready(30)
+        # AGORA_VOTES_CMDSTATS: the same service with bench/profiling/cmdstats.py's command counter installed
+        module, cwd = (("cmdstats", str(ROOT / "bench" / "profiling")) if os.environ.get("AGORA_VOTES_CMDSTATS")
+                       else ("votes.service", None))
         with contextlib.ExitStack() as stack:
-            svcs = [stack.enter_context(run_service("votes.service", server.uri, db_name, vhost.uri,
-                                                    config=str(CONFIG), **extra)) for _ in range(args.replicas)]
+            svcs = [stack.enter_context(run_service(module, server.uri, db_name, vhost.uri, config=str(CONFIG),
+                                                    cwd=cwd, **extra)) for _ in range(args.replicas)]
             bases = [f"{svc.url}/api/v1/tenants/{tenant}" for svc in svcs]
             base = bases[0]
             deadline = time.time() + 60
@@ -360,7 +367,7 @@ def main(argv=None) -> int:
                         "personal": {"consent": True, "birth_year": 1940 + k % 70,
                                      "gender": ("female", "male", "non_binary")[k % 3], "district": f"d{k % 7}"}}
                 asked = time.time()
-                code = client.put_json(k, f"/ideas/{ideas[k % len(ideas)]}/reaction", body, token)
+                code = client.put_json(k, f"/ideas/{ideas[k % len(ideas)]}/reaction", body, token, voter)
                 sent[voter] = (asked, time.time())
                 return code
 

@@ -2,9 +2,11 @@
 
 A project with an open ideation and voting phase, ~40 multilingual ideas by citizens with self-declared
 demographics, reactions by ~160 citizens with an age effect built in (younger people back cycling and green ideas,
-older people parking and benches), a few decisions (accepted / rejected: exported by the back-office bridge), and
-a participatory-budgeting round when the budgets service offers one. Idempotent: skipped when the tenant already
-has the demo project.
+older people parking and benches), a participatory-budgeting round when the budgets service runs (knapsack ballots, counted with the
+Method of Equal Shares + add-one), then the council's decisions, exported by the back-office bridge. One story:
+the ideas the budget round funds are the accepted ones (their feedback says so, with the amount), and a parking
+idea that was not on the ballot is rejected. Idempotent: skipped when the tenant already has the demo project.
+Deterministic for a given number of citizens (each citizen's choices come from their own random generator).
 """
 from __future__ import annotations
 
@@ -124,10 +126,11 @@ def seed(urls: dict, tenant: str, mongo_uri: str | None = None, citizens: int = 
     def react(person):
         token = auth.mint(person["sub"], tenant, ["citizen"])
         headers = {"Authorization": "Bearer " + token}
+        mine = random.Random(f"{seed_value}-react-{person['sub']}")
         count = 0
         for idea_id, theme in submitted:
             weight = AFFINITY[theme][_group(person["birth_year"])]
-            if rng.random() < 0.12 * weight:
+            if mine.random() < 0.12 * weight:
                 r = requests.put(f"{votes_url}/ideas/{idea_id}/reaction", headers=headers, timeout=30, json={
                     "value": 1, "personal": {"birth_year": person["birth_year"], "gender": person["gender"],
                                                  "district": person["district"], "consent": True}})
@@ -137,31 +140,46 @@ def seed(urls: dict, tenant: str, mongo_uri: str | None = None, citizens: int = 
     with ThreadPoolExecutor(8) as pool:
         reactions = sum(pool.map(react, people))
     print(f"  {reactions} reactions by {citizens} citizens", flush=True)
-    decisions = [(submitted[0][0], "accepted", "The council funds protected bike lanes on Station Road in 2027."),
-                 (submitted[13][0], "rejected", "Extra parking conflicts with the car-free market square plan; "
-                                                "see the park-and-ride proposal instead.")]
+    # the budget round first: the council accepts what it funds, so decisions and the outcome tell one story
+    if "budgets" in urls:
+        ballots, funded = _budget_round(urls, tenant, project_id, people, submitted, seed_value, admin)
+    else:
+        ballots, funded = 0, {}
+    titles = {idea_id: IDEAS[n][2] for n, (idea_id, _theme) in enumerate(submitted)}
+    if funded:
+        decisions = [(idea_id, "accepted", f"Funded by the participatory budget {ROUND_TITLE!r} with "
+                                           f"EUR {amount:,}: the council carries out \"{titles[idea_id]}\" in 2027.")
+                     for idea_id, amount in funded.items()]
+    else:
+        decisions = [(submitted[0][0], "accepted", f"The council takes up \"{titles[submitted[0][0]]}\" in its "
+                                                   f"2027 plans.")]
+    decisions.append((submitted[13][0], "rejected", "Extra parking conflicts with the car-free market square plan; "
+                                                    "see the park-and-ride proposal instead."))
     for idea_id, status, feedback in decisions:
         for step in (["under_review", status]):
             requests.post(f"{ideas_url}/ideas/{idea_id}/status", headers=admin, timeout=30,
                           json={"status": step, "feedback": feedback if step == status else "",
                                 "feedback_language": "en"}).raise_for_status()
-    ballots = _budget_round(urls, tenant, project_id, people, submitted, rng, admin) if "budgets" in urls else 0
     time.sleep(1.0)
+    print(f"  decisions: {len(decisions) - 1} accepted (the funded ideas), 1 rejected", flush=True)
     print("demo city seeded", flush=True)
     return {"seeded": True, "project_id": project_id, "ideas": len(submitted), "reactions": reactions,
-            "ballots": ballots}
+            "ballots": ballots, "funded": funded, "accepted": [d[0] for d in decisions if d[1] == "accepted"],
+            "rejected": [d[0] for d in decisions if d[1] == "rejected"]}
 
 
 # what each themed project costs in the demo budget round (EUR)
+ROUND_TITLE = "Neighbourhood budget 2027"
 COSTS = {"cycling": 180_000, "green": 90_000, "parking": 220_000, "benches": 40_000, "youth": 120_000,
          "safety": 70_000, "culture": 60_000}
 
 
-def _budget_round(urls, tenant, project_id, people, submitted, rng, admin) -> int:
-    """A live participatory-budgeting round (knapsack ballots, Method of Equal Shares + add-one), counted."""
+def _budget_round(urls, tenant, project_id, people, submitted, seed_value, admin) -> tuple[int, dict]:
+    """A live participatory-budgeting round (knapsack ballots, Method of Equal Shares + add-one), counted.
+    Returns (ballots cast, {idea_id: cost} of the funded projects)."""
     api = urls["budgets"] + f"/api/v1/tenants/{tenant}/budgets/rounds"
     resp = requests.post(api, headers=admin, timeout=30, json={
-        "project_id": project_id, "title": "Neighbourhood budget 2027", "budget": "600000", "currency": "EUR",
+        "project_id": project_id, "title": ROUND_TITLE, "budget": "600000", "currency": "EUR",
         "ballot_type": "knapsack", "constraints": {"max_total_cost": "600000"}, "rule": "mes-add1"})
     resp.raise_for_status()
     round_id = resp.json()["round_id"]
@@ -174,10 +192,13 @@ def _budget_round(urls, tenant, project_id, people, submitted, rng, admin) -> in
             "attributes": {"idea_id": idea_id, "category": titles[idea_id]}})
         r.raise_for_status()
         options.append((f"p{n + 1:02d}", titles[idea_id], cost))
+    idea_of = {f"p{n + 1:02d}": (idea_id, COSTS[theme] + 5_000 * (n % 4))
+               for n, (idea_id, theme) in enumerate(submitted[::3])}
 
     def vote(person):
         group = _group(person["birth_year"])
-        ranked = sorted(options, key=lambda o: -AFFINITY[o[1]][group] * rng.uniform(0.5, 1.5))
+        mine = random.Random(f"{seed_value}-ballot-{person['sub']}")
+        ranked = sorted(options, key=lambda o: -AFFINITY[o[1]][group] * mine.uniform(0.5, 1.5))
         chosen, spent = [], 0
         for pid, _theme, cost in ranked:
             if spent + cost <= 600_000 and len(chosen) < 5:
@@ -194,10 +215,17 @@ def _budget_round(urls, tenant, project_id, people, submitted, rng, admin) -> in
         cast = sum(pool.map(vote, people))
     requests.post(f"{api}/{round_id}/close", headers=admin, timeout=60).raise_for_status()
     requests.post(f"{api}/{round_id}/outcome", headers=admin, json={}, timeout=300).raise_for_status()
-    print(f"  budget round: {len(options)} projects, {cast} ballots, counted with MES + add-one", flush=True)
-    return cast
+    outcome = requests.get(f"{api}/{round_id}/outcome", headers=admin, timeout=30)
+    outcome.raise_for_status()
+    funded = {idea_of[pid][0]: idea_of[pid][1] for pid in outcome.json()["selected"]}
+    print(f"  budget round: {len(options)} projects, {cast} ballots, counted with MES + add-one: "
+          f"{len(funded)} funded", flush=True)
+    return cast, funded
 
 
 if __name__ == "__main__":
+    # seed a platform started without the demo (python deploy/local/run.py --no-seed): ports as the launcher's
     base = sys.argv[1] if len(sys.argv) > 1 else "http://localhost"
-    print(seed({"ideas": f"{base}:8001", "votes": f"{base}:8002"}, "demo"))
+    first = int(sys.argv[2]) if len(sys.argv) > 2 else 8001
+    names = ["ideas", "votes", "budgets", "analytics", "backoffice-bridge"]
+    print(seed({name: f"{base}:{first + 1 + i}" for i, name in enumerate(names)}, "demo"))

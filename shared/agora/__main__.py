@@ -1,5 +1,7 @@
+"""``python -m agora``: the operator command (same as the ``agora`` console script); see :mod:`agora.cli`."""
 import sys
 
-print("agora-shared: use `python -m agora.auth`, `python -m agora.relay` or `python -m agora.projections`",
-      file=sys.stderr)
-sys.exit(2)
+from agora.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -4,11 +4,21 @@
 container. Its queue ``agora.sub.<service>.<name>`` is bound to each ``<source>.events`` topic exchange with the
 event types as routing keys; a delivered message only rings the doorbell (the events themselves are read from the
 store from the checkpoint) and is acked once the checkpoint has passed its sequence, so queue length reflects the
-backlog (KEDA scales on it). A 1 s idle poll covers events published before the queue existed.
+backlog (KEDA scales on it). A 1 s idle poll covers events published before the queue existed, and a broker
+outage: the subscription then simply polls the store every second, and readiness does not depend on the broker.
+
+One process at a time runs a subscription (a lease, renewed every second by a heartbeat thread; see
+:mod:`agora.subscriptions`): other replicas stand by and take over within a few seconds of its death, aborting the
+transaction it left open. ``@subscribe(..., collections=[...], blue_green=True)`` lets a requested rebuild
+(``python -m agora.projections rebuild``) replay into copies of the read models while the live ones keep serving:
+the handler must then reach its collections only through :class:`MongoDep` (``self.db``), which hands a rebuild's
+worker the redirected database. ``AGORA_BLUE_GREEN=service:name,...`` opts subscriptions in by configuration (for
+handlers known to write only through ``self.db``).
 """
 from __future__ import annotations
 
 import logging
+import os
 import threading
 
 import eventlet
@@ -19,7 +29,7 @@ from nameko.extensions import DependencyProvider, Entrypoint
 from agora.config import settings, tune_gc
 from agora.events.envelope import StoredEvent
 from agora.store import EventStore
-from agora.subscriptions import Subscription
+from agora.subscriptions import RedirectedDatabase, Subscription
 
 log = logging.getLogger("agora.nameko")
 
@@ -86,28 +96,65 @@ class EventStoreDep(DependencyProvider):
         return self.store
 
 
+# views handed to the workers of blue/green rebuilds, by subscription key (see SubscriptionEntrypoint)
+_rebuild_views: dict[str, RedirectedDatabase] = {}
+
+
 class MongoDep(DependencyProvider):
-    """Injects the pymongo Database that holds the service's projections."""
+    """Injects the pymongo Database that holds the service's projections (in a blue/green rebuild's worker: the
+    same database with the subscription's read models redirected to their rebuild copies)."""
 
     def setup(self):
         self.db = mongo_db()
 
     def get_dependency(self, worker_ctx):
+        key = (worker_ctx.context_data or {}).get("agora_rebuild")
+        if key and key in _rebuild_views:
+            return _rebuild_views[key]
         return self.db
 
 
+BROKER_PROBE_EVERY_S = 5.0
+_broker = {"problem": None, "at": float("-inf")}    # the last known broker state (probe or consumer)
+
+
+def _broker_seen(problem: str | None) -> None:
+    """A subscription consumer connected (``None``) or lost its connection: fresher than any probe."""
+    import time
+    _broker["problem"], _broker["at"] = problem, time.monotonic()
+
+
+def broker_problem(config: dict | None = None) -> str | None:
+    """Why the broker is unusable, or None: what the subscription consumers last saw, else a connection probe at
+    most every ``BROKER_PROBE_EVERY_S`` (a readiness poll never opens a connection per request)."""
+    import time
+    now = time.monotonic()
+    if now - _broker["at"] < BROKER_PROBE_EVERY_S:
+        return _broker["problem"]
+    uri = (config or {}).get("AMQP_URI") or settings().amqp_uri
+    try:
+        with kombu.Connection(uri, connect_timeout=1) as conn:
+            conn.ensure_connection(max_retries=1)
+        problem = None
+    except Exception as exc:  # noqa: BLE001
+        problem = f"broker unreachable: {exc}"
+    _broker_seen(problem)
+    return problem
+
+
 def check_ready(config: dict | None = None) -> list[str]:
+    """What this process cannot do right now: ``event store unreachable: …`` (it cannot serve: not ready) and
+    ``broker unreachable: …`` (it still serves: the broker only rings doorbells, subscriptions fall back to polling
+    the store every second and the relay publishes the backlog when it is back, so a broker outage must not take
+    every replica out of its Service; ``/ready`` reports it as ``degraded``)."""
     problems = []
     try:
         mongo_client().admin.command("ping")
     except Exception as exc:  # noqa: BLE001
         problems.append(f"event store unreachable: {exc}")
-    uri = (config or {}).get("AMQP_URI") or settings().amqp_uri
-    try:
-        with kombu.Connection(uri, connect_timeout=2) as conn:
-            conn.ensure_connection(max_retries=1)
-    except Exception as exc:  # noqa: BLE001
-        problems.append(f"broker unreachable: {exc}")
+    broker = broker_problem(config)
+    if broker:
+        problems.append(broker)
     return problems
 
 
@@ -119,10 +166,14 @@ class SubscriptionEntrypoint(Entrypoint):
     # doorbells are acked once the checkpoint passed them, at the latest this often: unacked doorbells count
     # against the prefetch window, and a full window would stop the broker from ringing at all
     ACK_EVERY_S = 0.1
+    # unacked doorbells per consumer: bounds the broker's and this process's memory for a backlog (the events
+    # themselves are read from the store); a full window only means the 1 s idle poll takes over the ringing
+    PREFETCH = 1000
+    LEASE_RENEW_S = 1.0
 
     def __init__(self, name: str, sources: dict[str, list[str]], batch: int = 200, max_attempts: int = 5,
                  backoff_s: float = 0.05, transactional: bool = True, collections: list[str] | None = None,
-                 batched: bool = False, layout: int | None = None, **kwargs):
+                 batched: bool = False, layout: int | None = None, blue_green: bool = False, **kwargs):
         self.sub_name = name
         self.sources = {src: list(types) for src, types in sources.items()}
         self.batch = batch
@@ -132,6 +183,7 @@ class SubscriptionEntrypoint(Entrypoint):
         self.collections = collections
         self.batched = batched
         self.layout = layout
+        self.blue_green = blue_green
         self._pending: list = []
         super().__init__(**kwargs)
 
@@ -149,15 +201,39 @@ class SubscriptionEntrypoint(Entrypoint):
                                          backoff_s=self.backoff_s, on_park=self._publish_dead,
                                          transactional=self.transactional, collections=self.collections,
                                          batched=self.batched, layout=self.layout)
+        opted = {k.strip() for k in os.environ.get("AGORA_BLUE_GREEN", "").split(",") if k.strip()}
+        if self.blue_green or self.subscription.key in opted:
+            key = self.subscription.key
+
+            def rebuild_handler(view):
+                _rebuild_views[key] = view
+                return lambda event, session: self._call_handler(event, session, rebuild=key)
+            self.subscription.rebuild_handler = rebuild_handler
 
     def start(self):
         self._stop.clear()
         self.container.spawn_managed_thread(self._consume, identifier=f"{self.queue_name}.consume")
         self.container.spawn_managed_thread(self._process, identifier=f"{self.queue_name}.process")
+        self.container.spawn_managed_thread(self._keep_lease, identifier=f"{self.queue_name}.lease")
 
     def stop(self):
         self._stop.set()
         self._ring()
+        try:
+            self.subscription.release()        # a standby takes over at once
+        except Exception:  # noqa: BLE001 - the lease expires anyway
+            log.warning("subscription %s: could not release its lease", self.queue_name)
+
+    def _keep_lease(self):
+        """Renew the lease while a long batch runs (the process loop renews it between batches)."""
+        while not self._stop.is_set():
+            self._stop.wait(self.LEASE_RENEW_S)
+            if self._stop.is_set():
+                return
+            try:
+                self.subscription.renew()
+            except Exception as exc:  # noqa: BLE001 - store hiccup: the next renewal or poll retries
+                log.warning("subscription %s: lease renewal failed: %s", self.queue_name, exc)
 
     def kill(self):
         self.stop()
@@ -174,12 +250,17 @@ class SubscriptionEntrypoint(Entrypoint):
         return queue
 
     def _consume(self):
+        outage = False
         while not self._stop.is_set():
             try:
                 with kombu.Connection(self.amqp_uri, heartbeat=30) as conn:
                     queue = self._declare(conn)
-                    with conn.Consumer([queue], on_message=self._on_message, prefetch_count=2000,
-                                       accept=["json", "application/json"]):
+                    _broker_seen(None)
+                    if outage:
+                        log.warning("subscription %s: broker connection back", self.queue_name)
+                        outage = False
+                    with conn.Consumer([queue], on_message=self._on_message, prefetch_count=self.PREFETCH,
+                                       accept=["json", "application/json", "application/cloudevents+json"]):
                         while not self._stop.is_set():
                             try:
                                 conn.drain_events(timeout=self.ACK_EVERY_S)
@@ -193,7 +274,12 @@ class SubscriptionEntrypoint(Entrypoint):
             except Exception as exc:  # noqa: BLE001 - reconnect with a pause
                 if self._stop.is_set():
                     return
-                log.warning("subscription %s: broker connection lost (%s); reconnecting", self.queue_name, exc)
+                # once per outage: meanwhile the subscription polls the store every second
+                (log.debug if outage else log.warning)(
+                    "subscription %s: broker connection lost (%s); polling the store and reconnecting",
+                    self.queue_name, exc)
+                outage = True
+                _broker_seen(f"broker unreachable: {exc}")
                 self._pending.clear()
                 eventlet.sleep(1)
 
@@ -231,16 +317,22 @@ class SubscriptionEntrypoint(Entrypoint):
     def _process(self):
         while not self._stop.is_set():
             self._bell.clear()           # cleared before polling: a ring during the poll is never lost
+            rebuilding = None
             try:
                 self.subscription.poll()
+                rebuilding = self.subscription.rebuild_step()
             except Exception:  # noqa: BLE001 - store hiccup: retry shortly
                 log.exception("subscription %s: poll failed", self.queue_name)
                 eventlet.sleep(1)
+            if rebuilding == "building":
+                eventlet.sleep(0)                # a rebuild under way: go on between live polls
+                continue
             self._bell.wait(timeout=1.0)
 
     # handler -----------------------------------------------------------
-    def _call_handler(self, event: StoredEvent | list[StoredEvent], session):
-        """Run the service method in a nameko worker: ``(event, session)``, or ``(events, session)`` if batched."""
+    def _call_handler(self, event: StoredEvent | list[StoredEvent], session, rebuild: str | None = None):
+        """Run the service method in a nameko worker: ``(event, session)``, or ``(events, session)`` if batched.
+        For a blue/green rebuild the worker's :class:`MongoDep` is the redirected database."""
         done = eventlet.event.Event()
 
         def handle_result(worker_ctx, result, exc_info):
@@ -249,6 +341,8 @@ class SubscriptionEntrypoint(Entrypoint):
 
         first = event[0] if isinstance(event, list) else event
         context = {"correlation_id": first.correlationid or first.id, "event_id": first.id}
+        if rebuild:
+            context["agora_rebuild"] = rebuild
         self.container.spawn_worker(self, (event, session), {}, context_data=context, handle_result=handle_result)
         result, exc_info = done.wait()
         if exc_info is not None:

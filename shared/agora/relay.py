@@ -8,12 +8,17 @@ resumes from it: duplicates possible, gaps never (consumers dedupe by position/e
 
 Exchange layout (declared by the relay, durable): ``ideas.events``, ``votes.events``, ``budgets.events``, … —
 exactly what nameko's ``@event_handler("ideas", "IdeaSubmitted")`` binds to, and a plain pika/kombu consumer can
-bind a queue to ``ideas.events`` with ``#`` or a type. Message: body = CloudEvent JSON, content type
-``application/json``, ``message_id`` = event id, headers ``tenant``, ``sequence``, ``type``, ``source``.
+bind a queue to ``ideas.events`` with ``#`` or a type. Message: the CloudEvents AMQP/RabbitMQ binding in structured
+mode — body = CloudEvent JSON, content type ``application/cloudevents+json``, no ``ce-`` headers — ``message_id`` =
+event id, headers ``tenant``, ``sequence`` (the body's 20-digit string), ``type``, ``source`` (``/agora/<service>``,
+as in the body).
 A returned (unroutable) message means nobody subscribed yet: it is counted (``agora_relay_unroutable_total``) and
 not retried — subscribers catch up from the store.
 
-A lease in ``relay_leases`` keeps a single active relay per store (a second one waits as a standby).
+A lease in ``relay_leases`` keeps a single active relay per store (a second one waits as a standby). The lease
+lasts 3 s and is renewed every second while publishing; a standby checks it every 0.5 s, so it takes over a dead
+relay's lease within about 3.5 s (a relay that merely stalled and lost it stops publishing: duplicates possible for
+that moment, never gaps).
 
 Run: ``python -m agora.relay [--window 1000] [--batch 500] [--http-port 8000]``.
 """
@@ -35,17 +40,19 @@ import pika
 
 from agora import logs, metrics
 from agora.config import settings, tune_gc
+from agora.events.envelope import format_sequence
 from agora.store import ALL_TENANTS, EventStore, open_store
 
 log = logging.getLogger("agora.relay")
 CHECKPOINTS = "relay_checkpoints"
+CLOUDEVENTS_JSON = "application/cloudevents+json"   # structured mode of the CloudEvents AMQP binding
 LEASES = "relay_leases"
 
 
 class Relay:
     def __init__(self, store: EventStore, amqp_uri: str, *, name: str = "relay", window: int = 1000,
                  batch: int = 500, idle_s: float = 0.02, checkpoint_every_s: float = 0.05,
-                 lease_s: float = 10.0):
+                 lease_s: float = 3.0):
         self.store = store
         self.amqp_uri = amqp_uri
         self.name = name
@@ -87,9 +94,12 @@ class Relay:
     def run_forever(self) -> None:
         while not self._stop.is_set():
             if not self.acquire_lease():
-                log.info("relay lease held by another instance; standing by")
-                self._stop.wait(self.lease_s / 2)
+                if not getattr(self, "_standing_by", False):
+                    log.info("relay lease held by another instance; standing by")
+                self._standing_by = True
+                self._stop.wait(min(0.5, self.lease_s / 4))   # a dead owner's lease is taken over within ~lease_s
                 continue
+            self._standing_by = False
             try:
                 self._run_connection()
             except Exception as exc:  # noqa: BLE001 - reconnect after a pause
@@ -172,10 +182,10 @@ class Relay:
                         ch.exchange_declare(exchange, exchange_type="topic", durable=True)
                         state.declared.add(exchange)
                     ch.basic_publish(exchange, event.type, event.to_json(), pika.BasicProperties(
-                        content_type="application/json", content_encoding="utf-8", delivery_mode=2,
+                        content_type=CLOUDEVENTS_JSON, content_encoding="utf-8", delivery_mode=2,
                         message_id=event.id, type=event.type, timestamp=int(time.time()),
-                        headers={"tenant": event.tenant, "sequence": event.position, "type": event.type,
-                                 "source": event.source, "ce-specversion": "1.0"}), mandatory=True)
+                        headers={"tenant": event.tenant, "sequence": format_sequence(event.position),
+                                 "type": event.type, "source": f"/agora/{event.source}"}), mandatory=True)
                     state.sent(event.position)
                     sent += 1
             more = sent == min(room, self.batch) and sent > 0      # a full read: more may be waiting
@@ -247,7 +257,15 @@ class _OpsHandler(BaseHTTPRequestHandler):
         elif self.path == "/metrics":
             body, ctype = metrics.exposition()
             self._send(200, body, ctype)
-        else:
+        elif not _partner_routes(self, "GET"):   # the contract, partner grants and replay (agora.partners.http)
+            self._send(404, b'{"error":"not_found"}', "application/json")
+
+    def do_POST(self):  # noqa: N802 - http.server API
+        if not _partner_routes(self, "POST"):
+            self._send(404, b'{"error":"not_found"}', "application/json")
+
+    def do_DELETE(self):  # noqa: N802 - http.server API
+        if not _partner_routes(self, "DELETE"):
             self._send(404, b'{"error":"not_found"}', "application/json")
 
     def _send(self, status, body, ctype):
@@ -259,6 +277,11 @@ class _OpsHandler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+
+def _partner_routes(handler, method: str) -> bool:
+    from agora.partners import http as partner_http
+    return partner_http.handle(handler, method)
 
 
 def main(argv=None) -> int:
@@ -273,14 +296,17 @@ def main(argv=None) -> int:
     parser.add_argument("--name", default="relay", help="checkpoint/lease name (one relay per name)")
     args = parser.parse_args(argv)
     logs.setup("relay", cfg.log_level)
+    metrics.serve_as("relay")   # this process exposes the relay's metrics only
     store = open_store(cfg)
     relay = Relay(store, cfg.amqp_uri, name=args.name, window=args.window, batch=args.batch)
+    from agora.partners import dispatcher_in_relay     # partner streams: dispatcher thread + HTTP routes
+    partners = dispatcher_in_relay(store, cfg.amqp_uri)
     if args.http_port:
         _OpsHandler.relay = relay
         server = ThreadingHTTPServer(("0.0.0.0", args.http_port), _OpsHandler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: relay.stop())
+        signal.signal(sig, lambda *_: (relay.stop(), partners and partners.stop()))
     relay.run_forever()
     return 0
 

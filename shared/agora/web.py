@@ -696,7 +696,9 @@ def openapi(service_cls, title: str, version: str = "1.0.0", description: str = 
             if meta["method"] in WRITE_METHODS and meta.get("tenant_scoped"):
                 op["responses"]["429"] = err("too many writes: abuse limit reached (see Retry-After)")
         for code, text in meta["responses"].items():
-            op["responses"][str(code)] = err(text)
+            # a text documents an error; a marshmallow schema (class) a second success status, e.g. 201 beside 200
+            op["responses"][str(code)] = err(text) if isinstance(text, str) else {
+                "description": "success", "content": {"application/json": {"schema": text}}}
         paths.setdefault(path, {})[meta["method"].lower()] = op
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)

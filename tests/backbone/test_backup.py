@@ -110,3 +110,30 @@ def test_backup_commands_are_registered(argv, capsys):
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 0 and "key vault" in capsys.readouterr().out
+
+
+def test_restore_into_a_new_embedded_store(mongo_db, secantus, tmp_path, monkeypatch, capsys):
+    """The embedded-store procedure: back up, then restore into new SecantusDB files the platform starts on."""
+    from agora.testing.plugin import SecantusServer
+
+    store = EventStore(mongo_db).ensure_indexes()
+    for i in range(30):
+        store.append("city", f"p{i}", [NewEvent("TestProfiled", {"author": f"u{i % 3}", "personal": {"i": i}})], 0)
+    store.forget_person("city", "u1")
+    assert cli(monkeypatch, secantus, mongo_db.name, "backup", str(tmp_path / "b")) == 0
+    assert cli(monkeypatch, secantus, mongo_db.name, "restore", str(tmp_path / "b"),
+               "--embedded", str(tmp_path / "db")) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["head"] == 31
+    server = SecantusServer(storage=str(tmp_path / "db"))            # the platform starting on the restored files
+    try:
+        restored = EventStore(pymongo.MongoClient(server.uri, tz_aware=True)[mongo_db.name])
+        events = restored.read_all("city", limit=100)
+        assert len(events) == 31
+        assert {e.data["author"] for e in events if e.type == "TestProfiled" and e.data["personal"] is None} == {"u1"}
+        assert sorted(e.data["personal"]["i"] for e in events
+                      if e.type == "TestProfiled" and e.data["personal"]) == [i for i in range(30) if i % 3 != 1]
+    finally:
+        server.stop()
+    # a second restore onto the same files is refused
+    assert cli(monkeypatch, secantus, mongo_db.name, "restore", str(tmp_path / "b"),
+               "--embedded", str(tmp_path / "db")) == 2

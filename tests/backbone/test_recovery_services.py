@@ -30,6 +30,7 @@ def test_without_a_broker_the_service_is_ready_and_its_projections_follow_by_pol
     with run_service("testsvc_service", secantus, mongo_db.name, dead_broker, cwd=str(HERE)) as svc:
         ready = requests.get(svc.url + "/ready")
         assert ready.status_code == 200 and ready.json()["status"] == "ready"
+        assert any("broker" in p for p in ready.json()["degraded"])       # said, without leaving the Service
         for i in range(1, 6):
             assert requests.post(svc.url + "/api/v1/tenants/city/things", json={"id": i, "n": i}).status_code == 201
         totals = wait_for(lambda: (d := mongo_db.testsvc_totals.find_one({"_id": "city"})) and d["count"] == 5

@@ -78,14 +78,17 @@ def test_ideas_votes_and_decisions_flow_through_the_platform(platform):
     assert tally["segments"]
     # bridge: the accepted and the rejected idea became decisions, rendered as OSLO Turtle
     bridge_api = f"{urls['backoffice-bridge']}/api/v1/tenants/{TENANT}/decisions"
+    # one story: the ideas the budget round funds are the accepted ones, plus one rejected idea
+    assert seeded["funded"] and sorted(seeded["accepted"]) == sorted(seeded["funded"])
     decisions = eventually(lambda: requests.get(bridge_api, headers=admin()).json(),
-                           lambda body: len(body.get("items", [])) >= 3)["items"]
-    assert sorted(d["outcome"] for d in decisions if d["kind"] == "idea_status") == ["accepted", "rejected"]
+                           lambda body: len(body.get("items", [])) >= len(seeded["funded"]) + 2)["items"]
+    assert sorted(d["outcome"] for d in decisions if d["kind"] == "idea_status") == \
+        ["accepted"] * len(seeded["funded"]) + ["rejected"]
     assert [d["outcome"] for d in decisions if d["kind"] == "budget_outcome"] == ["allocated"]   # the demo round
     accepted = next(d for d in decisions if d["outcome"] == "accepted")
     ttl = requests.get(f"{bridge_api}/{accepted['decision_id']}.ttl", headers=admin())
     assert ttl.status_code == 200, ttl.text
-    assert "Besluit" in ttl.text and "protected bike lanes on Station Road" in ttl.text
+    assert "Besluit" in ttl.text and "Funded by the participatory budget" in ttl.text
 
 
 def test_analytics_sees_the_demo_city(platform):

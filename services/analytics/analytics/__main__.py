@@ -4,7 +4,10 @@ INPUT is JSON Lines of ideas or a Pabulib ``.pb`` file (see :mod:`analytics.inpu
 :meth:`analytics.domain.CorpusState.report`) is written to ``--out`` or stdout. ``--topics-from``: ``lda`` (topics
 from an LDA over the texts), ``category`` (each idea's category — for .pb files the project's first listed
 category — is its topic), ``auto`` (default: ``category`` when ≥ 90 % of ideas have a category, else ``lda``).
-Progress goes to stderr; bad input exits with status 2 and a one-line reason.
+The report keeps its contract (``topics``, ``assignments``, ``clusters``, ``segments``) and adds ``junk`` (posts set
+aside, with counts), ``summaries`` (cited sentences per topic and cluster, plain-sentence differences) and
+``k_selection`` (the candidates' scores). ``--html``/``--pdf`` also write the input report as a self-contained page
+and a PDF (headless Chromium). Progress goes to stderr; bad input exits with status 2 and a one-line reason.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ EPILOG = """examples:
   python -m analytics analyze ideas.jsonl --out report.json
   python -m analytics analyze Poland_Warszawa_2023_Bemowo.pb --topics-from category
   python -m analytics analyze ideas.jsonl --topics 8 --seed 7
+  python -m analytics analyze ideas.jsonl --out report.json --html report.html --pdf report.pdf --language nl
 """
 
 
@@ -36,11 +40,21 @@ def _parser() -> argparse.ArgumentParser:
                         "have one)")
     a.add_argument("--reference-year", type=int, default=None,
                    help="year used to turn birth years into ages (default: current year)")
-    a.add_argument("--default-language", default="en", choices=("nl", "fr", "en", "da", "es", "de"),
+    a.add_argument("--default-language", default="en", choices=("nl", "fr", "en", "da", "es", "de", "pl"),
                    help="language assumed when detection is unsure and no corpus majority exists (default en)")
     a.add_argument("--cluster-threshold", type=float, default=0.5, help="cosine linking similar ideas (0.5)")
     a.add_argument("--near-duplicate", type=float, default=0.8, help="cosine flagging near-duplicates (0.8)")
-    a.add_argument("--passes", type=int, default=None, help="LDA passes (default 10)")
+    a.add_argument("--passes", type=int, default=None, help="LDA passes (default 5)")
+    a.add_argument("--language", default=None, choices=("nl", "fr", "en", "da", "es", "de", "pl"),
+                   help="language of labels and sentences (the tenant's; default: the corpus' majority)")
+    a.add_argument("--min-cell-size", type=int, default=None,
+                   help="smallest group of people shown in the statistics (default AGORA_MIN_CELL_SIZE or 5)")
+    a.add_argument("--min-lift", type=float, default=1.25,
+                   help="smallest effect flagged: lift >= this or <= 1/this (default 1.25)")
+    a.add_argument("--taxonomy", default=None, help="JSON file of the city's own concepts (added to the shipped ones)")
+    a.add_argument("--html", default=None, help="also write the input report as a self-contained HTML page")
+    a.add_argument("--pdf", default=None, help="also write the input report as a PDF (needs chromium)")
+    a.add_argument("--title", default=None, help="title of the HTML/PDF report (default: the input file name)")
     a.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     return p
 
@@ -61,6 +75,17 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.topics is not None and args.topics < 1:
         return _fail("--topics must be >= 1")
+    if args.min_cell_size is not None and args.min_cell_size < 1:
+        return _fail("--min-cell-size must be >= 1")
+    if args.min_lift < 1:
+        return _fail("--min-lift must be >= 1")
+    taxonomy = "default"
+    if args.taxonomy:
+        from analytics.taxonomy import load
+        try:
+            taxonomy = load(args.taxonomy)
+        except (OSError, ValueError) as exc:
+            return _fail(f"{args.taxonomy}: {exc}")
     if not 0 < args.cluster_threshold <= 1 or not 0 < args.near_duplicate <= 1:
         return _fail("thresholds must be in (0, 1]")
     try:
@@ -81,8 +106,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         report = analyze(records, params=params, topics_from=args.topics_from, reference_year=args.reference_year,
-                         pipeline=TextPipeline(default_language=args.default_language), progress=progress,
-                         note=note, cluster_threshold=args.cluster_threshold, near_duplicate=args.near_duplicate)
+                         pipeline=TextPipeline(default_language=args.default_language, taxonomy=taxonomy),
+                         progress=progress, note=note, cluster_threshold=args.cluster_threshold,
+                         near_duplicate=args.near_duplicate, language=args.language,
+                         min_cell_size=args.min_cell_size, min_lift=args.min_lift)
     finally:
         bar.update(1)
         bar.close()
@@ -95,6 +122,21 @@ def main(argv: list[str] | None = None) -> int:
             return _fail(f"{args.out}: {exc.strerror}")
     else:
         sys.stdout.write(text + "\n")
+    if args.html or args.pdf:
+        from pathlib import Path
+
+        from analytics.render import html_report, pdf_from_html
+        titles = {r["id"]: r.get("title") or "" for r in records}
+        page = html_report(report, title=args.title or Path(args.input).name, titles=titles)
+        try:
+            if args.html:
+                Path(args.html).write_text(page, encoding="utf-8")
+            if args.pdf:
+                Path(args.pdf).write_bytes(pdf_from_html(page))
+        except OSError as exc:
+            return _fail(f"{exc.filename}: {exc.strerror}")
+        except RuntimeError as exc:
+            return _fail(str(exc))
     return 0
 
 

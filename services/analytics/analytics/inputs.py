@@ -3,12 +3,14 @@
 * ``*.pb`` — a Pabulib file (:mod:`analytics.pabulib`): projects become ideas, votes become supports.
 * anything else — JSON Lines, one idea per line::
 
-      {"id": "i1", "text": "...", "category": "optional",
+      {"id": "i1", "text": "...", "category": "optional", "title": "optional", "created_at": "2024-05-01T10:00Z",
+       "author": "optional person id", "language": "optional (nl, fr, en, de, es, da, pl)",
        "demographics": {"birthyear": 1980 | "age": 44 | "age_band": "40-60", "gender": "f", "district": "Noord"},
-       "votes": [{"demographics": {...}}, ...]}
+       "votes": [{"voter_id": "v1", "demographics": {...}}, ...],
+       "comments": [{"id": "c1", "text": "..."}, ...]}
 
-  ``id`` (string or integer, unique) and ``text`` (string) are required; ``demographics``, ``votes`` and
-  ``category`` are optional. Blank lines are skipped.
+  ``id`` (string or integer, unique) and ``text`` (string) are required; the rest is optional. A vote's
+  ``voter_id`` makes the statistics count that voter once however many ideas they back. Blank lines are skipped.
 
 Problems raise :class:`InputError` with a one-line message naming the line.
 """
@@ -69,12 +71,18 @@ def load_jsonl(path: Path) -> list[dict]:
         for v in votes:
             if not isinstance(v, dict):
                 raise InputError(f"{where}: each vote must be an object")
-            clean_votes.append({"demographics": _check_demographics(v.get("demographics"), where)})
+            clean_votes.append({"demographics": _check_demographics(v.get("demographics"), where),
+                                "voter_id": v.get("voter_id") or v.get("voter")})
         category = rec.get("category")
         if category is not None and not isinstance(category, str):
             raise InputError(f"{where}: 'category' must be a string")
+        comments = rec.get("comments") or []
+        if not isinstance(comments, list) or not all(isinstance(c, (dict, str)) for c in comments):
+            raise InputError(f"{where}: 'comments' must be a list of objects or strings")
         records.append({"id": str(rid), "text": text, "category": category,
-                        "demographics": _check_demographics(rec.get("demographics"), where), "votes": clean_votes})
+                        "demographics": _check_demographics(rec.get("demographics"), where), "votes": clean_votes,
+                        "comments": comments, **{k: rec[k] for k in ("title", "created_at", "author", "language")
+                                                 if isinstance(rec.get(k), (str, int))}})
     if not records:
         raise InputError(f"{path}: no ideas in input")
     return records

@@ -1,4 +1,4 @@
-"""Multilingual text pipeline for ideas (nl, fr, en, da, es, de).
+"""Multilingual text pipeline for ideas (nl, fr, en, da, es, de, pl).
 
 Steps for one text (:meth:`TextPipeline.analyze`):
 
@@ -14,7 +14,14 @@ Steps for one text (:meth:`TextPipeline.analyze`):
    punctuation and emoji are dropped; hyphens and apostrophes split words), lower-cased, NFKC-normalised.
 4. **Stopwords** removed: stopwordsiso for the detected language plus :data:`DOMAIN_STOPWORDS` (platform words such as
    "proposal", "propuesta", "petition") plus caller-supplied extras; tokens shorter than ``min_token_len`` dropped.
-5. **Stemmed** with ``nltk.stem.SnowballStemmer`` for the detected language.
+5. **Concepts**: a word that names a concept of the multilingual municipal taxonomy (:mod:`analytics.taxonomy`)
+   becomes the concept token ``~<concept>`` (``fietsstraat``, ``bike lane``, ``piste cyclable`` → ``~cycling``), so
+   ideas about one concern share their words across languages. ``taxonomy=None`` switches this off.
+6. **Stemmed** with ``nltk.stem.SnowballStemmer`` for the detected language (Polish, which Snowball lacks: a light
+   suffix stripper, :func:`stem_polish`).
+
+Besides the tokens, the stance cues of the text (negations, antonym pairs: :func:`analytics.taxonomy.stance`) are
+kept, so that near-duplicates never pair opposite stances.
 
 The result is an :class:`AnalyzedText` with aligned ``tokens`` (stems: what the models see) and ``surfaces`` (the
 lower-cased words as written). Readable labels come from :class:`SurfaceForms`, which counts, for each stem, the
@@ -37,13 +44,24 @@ from typing import Iterable, Sequence
 from nltk.stem import SnowballStemmer
 from nltk.tokenize import RegexpTokenizer
 
-SUPPORTED_LANGUAGES: tuple[str, ...] = ("nl", "fr", "en", "da", "es", "de")
+SUPPORTED_LANGUAGES: tuple[str, ...] = ("nl", "fr", "en", "da", "es", "de", "pl")
 DEFAULT_LANGUAGE = "en"
 BIGRAM_DELIMITER = "_"
 
 _SNOWBALL_NAMES = {
-    "nl": "dutch", "fr": "french", "en": "english", "da": "danish", "es": "spanish", "de": "german",
+    "nl": "dutch", "fr": "french", "en": "english", "da": "danish", "es": "spanish", "de": "german", "pl": None,
 }
+
+_PL_SUFFIXES = sorted("""ościach ościami owania owanie owaniu ościom ością ości iami ach ami ego emu ymi imi owi
+    om ów ie ia iu ią ę ą y i a u e o ym im ej ek ka ki ce""".split(), key=len, reverse=True)
+
+
+def stem_polish(word: str) -> str:
+    """Light Polish stemmer: the longest inflectional suffix is stripped when at least four letters remain."""
+    for suffix in _PL_SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
 
 #: Platform words that say nothing about an idea's topic, per language (matched on the lower-cased surface form).
 DOMAIN_STOPWORDS: dict[str, frozenset[str]] = {
@@ -61,6 +79,8 @@ DOMAIN_STOPWORDS: dict[str, frozenset[str]] = {
         ønsker""".split()),
     "de": frozenset("""vorschlag vorschläge schlage idee ideen projekt projekte antrag gemeinde bitte etc machen
         soll sollte""".split()),
+    "pl": frozenset("""projekt projekty projektu pomysł pomysły wniosek propozycja prosimy proszę miasta miasto
+        gmina dzielnicy dzielnica etc""".split()),
 }
 #: Words dropped whatever the language (web debris).
 COMMON_STOPWORDS = frozenset("http https www com org html php amp nbsp quot".split())
@@ -119,6 +139,7 @@ class AnalyzedText:
     language: str
     tokens: tuple[str, ...]
     surfaces: tuple[str, ...]
+    cues: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -134,7 +155,7 @@ class TextPipeline:
 
     def __init__(self, languages: Sequence[str] = SUPPORTED_LANGUAGES, default_language: str = DEFAULT_LANGUAGE,
                  extra_stopwords: Iterable[str] = (), min_token_len: int = 3, min_letters: int = 12,
-                 min_confidence: float = 0.75) -> None:
+                 min_confidence: float = 0.75, taxonomy="default") -> None:
         unknown = [lang for lang in languages if lang not in _SNOWBALL_NAMES]
         if unknown or not languages:
             raise ValueError(f"unsupported languages {unknown}; choose among {SUPPORTED_LANGUAGES}")
@@ -151,6 +172,11 @@ class TextPipeline:
         self._stemmers: dict[str, SnowballStemmer] = {}
         self._stopwords: dict[str, frozenset[str]] = {}
         self._stem_cache: dict[tuple[str, str], str] = {}
+        if taxonomy == "default":
+            from analytics.taxonomy import load
+
+            taxonomy = load()
+        self.taxonomy = taxonomy
 
     # pickling: drop the (large, reloadable) language model and caches
     def __getstate__(self):
@@ -202,10 +228,13 @@ class TextPipeline:
         key = (language, word)
         stem = self._stem_cache.get(key)
         if stem is None:
-            stemmer = self._stemmers.get(language)
-            if stemmer is None:
-                stemmer = self._stemmers[language] = SnowballStemmer(_SNOWBALL_NAMES[language])
-            stem = stemmer.stem(word) or word
+            if _SNOWBALL_NAMES[language] is None:
+                stem = stem_polish(word)
+            else:
+                stemmer = self._stemmers.get(language)
+                if stemmer is None:
+                    stemmer = self._stemmers[language] = SnowballStemmer(_SNOWBALL_NAMES[language])
+                stem = stemmer.stem(word) or word
             if len(self._stem_cache) < 500_000:
                 self._stem_cache[key] = stem
         return stem
@@ -225,15 +254,20 @@ class TextPipeline:
         stop = self.stopwords(lang)
         tokens: list[str] = []
         surfaces: list[str] = []
-        for word in self.tokenize(plain):
+        words = self.tokenize(plain)
+        tax = self.taxonomy
+        for word in words:
             if len(word) < self.min_token_len or word in stop:
                 continue
-            stem = self._stem(lang, word)
+            concept = tax.token(lang, word) if tax is not None else None
+            stem = concept or self._stem(lang, word)
             if len(stem) < 2:
                 continue
             tokens.append(stem)
             surfaces.append(word)
-        return AnalyzedText(lang, tuple(tokens), tuple(surfaces))
+        from analytics.taxonomy import stance
+
+        return AnalyzedText(lang, tuple(tokens), tuple(surfaces), stance(words, lang))
 
 
 @dataclass

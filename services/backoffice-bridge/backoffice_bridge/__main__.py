@@ -80,9 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("document", help="the posted body; '-' reads standard input")
     i.add_argument("--media-type", "-t", required=True, choices=sorted(INBOUND_MEDIA_TYPES),
                    help="the body's media type")
-    i.add_argument("--context", metavar="FILE", default=os.environ.get("AGORA_OSLO_CONTEXT"),
-                   help="local copy of the official OSLO JSON-LD context (never fetched; default: "
-                        "$AGORA_OSLO_CONTEXT)")
+    i.add_argument("--context", metavar="FILE", default=os.environ.get("AGORA_BRIDGE_OSLO_CONTEXT"),
+                   help="a JSON-LD context file for the official OSLO context URL (never fetched; default: "
+                        "$AGORA_BRIDGE_OSLO_CONTEXT, else the terms shipped with the package)")
     return parser
 
 
@@ -96,8 +96,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             out = render(decision, args.format, base=args.base, country=args.country,
                          escape_formulas=not args.no_escape_formulas)
         else:
-            contexts = {}
+            contexts = None                  # the terms shipped with the package
             if args.context:
+                contexts = {}
                 contexts[OFFICIAL_CONTEXT_URL] = _load_json(_read(args.context), args.context)
             commands = parse_inbound(_read(args.document), args.media_type, contexts=contexts)
             out = json.dumps(commands, ensure_ascii=False, indent=2) + "\n"

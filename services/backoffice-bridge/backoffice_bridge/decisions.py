@@ -52,6 +52,18 @@ def inbound_command_id(tenant: str, decision_id: str, idea_id: str, status: str)
     return INBOUND_PREFIX + derived_id("inbound", tenant, decision_id, idea_id, status)
 
 
+def inbound_marker(event) -> Optional[str]:
+    """For an ``IdeaStatusChanged`` the bridge caused (an inbound decision): a reference to that command, else None.
+    The ideas service records the bridge's service identity as who decided (``decided_by`` ``service:…``)."""
+    cause = getattr(event, "causationid", None) or ""
+    if cause.startswith(INBOUND_PREFIX):
+        return cause
+    by = str((getattr(event, "data", None) or {}).get("decided_by") or "")
+    if by.startswith("service:backoffice"):
+        return INBOUND_PREFIX + derived_id("via", getattr(event, "id", ""))
+    return None
+
+
 def delivery_id_for(decision_id: str, adapter_id: str) -> str:
     return f"{decision_id}.{adapter_id}"
 
@@ -133,7 +145,8 @@ def from_budget_outcome(tenant: str, event_id: str, time: str, data: Mapping[str
                         round_info: Optional[Mapping[str, Any]] = None) -> Optional[dict]:
     """Decision JSON for a budget round outcome, or None (no selected projects).
 
-    ``round_info`` (optional): ``{"currency", "title", "titles": {project: title}, "ideas": {project: idea_id}}``
+    ``round_info`` (optional): ``{"currency", "title", "titles": {project: title}, "ideas": {project: idea_id},
+    "costs": {project: cost}}``
     gathered from the round's RoundOpened / ProjectAdded events."""
     selected = selected_projects(data)
     if not selected:
@@ -141,7 +154,8 @@ def from_budget_outcome(tenant: str, event_id: str, time: str, data: Mapping[str
     info = round_info or {}
     titles = info.get("titles") or {}
     ideas = info.get("ideas") or {}
-    costs = {str(p.get("id")): p.get("cost") for p in (data.get("projects") or []) if isinstance(p, Mapping)}
+    costs = dict(info.get("costs") or {})
+    costs.update({str(p.get("id")): p.get("cost") for p in (data.get("projects") or []) if isinstance(p, Mapping)})
     round_id = str(data.get("round_id") or data.get("id") or "round")
     currency = str(data.get("currency") or info.get("currency") or "EUR").upper()
     subjects, seen = [], set()
@@ -193,7 +207,7 @@ def from_budget_outcome(tenant: str, event_id: str, time: str, data: Mapping[str
 
 def round_info_from(events) -> dict:
     """``round_info`` for :func:`from_budget_outcome` from a round's events (objects with ``.type``/``.data``)."""
-    info: dict = {"titles": {}, "ideas": {}}
+    info: dict = {"titles": {}, "ideas": {}, "costs": {}}
     for ev in events:
         d = ev.data or {}
         if ev.type == "RoundOpened":
@@ -204,6 +218,8 @@ def round_info_from(events) -> dict:
             pid = str(d["id"])
             if d.get("title"):
                 info["titles"][pid] = d["title"]
+            if d.get("cost") is not None:
+                info["costs"][pid] = d["cost"]
             attrs = d.get("attributes") or {}
             if isinstance(attrs, Mapping) and attrs.get("idea_id"):
                 info["ideas"][pid] = str(attrs["idea_id"])

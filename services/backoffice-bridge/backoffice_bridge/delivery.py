@@ -1,205 +1,243 @@
-"""Pure delivery helpers: signed webhook requests, retry policy, drop-folder writes.
+"""The delivery scheduler: runs due deliveries (signed webhook POSTs, drop-folder writes) and keeps their log.
 
-The nameko service wires these with a delivery log (Mongo) and an HTTP client; nothing here does network I/O
-or sleeps. Typical webhook loop (the service's job)::
+``bridge_deliveries`` holds one document per (decision, push adapter): ``status`` pending → in_flight →
+succeeded | pending (retry at ``next_retry``, Unix s) | dead_lettered | cancelled; ``attempts``, ``generation``
+(bumped by a replay) and ``log`` (one entry per attempt: outcome, HTTP status, a short reason — never the
+receiver's response body). It is operational state, not a projection: a succeeded delivery is recorded (journaled
+write) before its events are appended, so a restarted bridge never sends it again; retries survive restarts because
+``next_retry`` is stored. A claimed delivery carries a lease; if the process dies mid-flight the lease expires and the
+delivery is retried (receivers dedupe by ``webhook-id`` / ``Idempotency-Key``).
 
-    req = build_webhook_request(url, body, secret=..., decision_id=d.id, adapter="gent-erp", fmt="oslo-ttl",
-                                content_type=MEDIA_TYPES["oslo-ttl"])
-    for attempt, delay in enumerate(backoff_schedule(max_attempts, jitter="full")):
-        outcome = classify_response(status_code=..., error=...)   # after sending req (Idempotency-Key set)
-        if outcome != "retry": break                                # "delivered" | "failed" (permanent)
-        wait(max(delay, retry_after(headers) or 0))
-
-Signature scheme (``X-Agora-Signature: sha256=<hex>``): HMAC-SHA256 with the adapter's shared secret over
-``"{timestamp}." + body`` where ``timestamp`` is the ``X-Agora-Timestamp`` header (Unix seconds). Covering the
-timestamp lets receivers reject replays older than a tolerance; :func:`verify_signature` does all of it.
+The attempt's events (``DeliveryAttempted``, ``DeliverySucceeded``, ``DeliveryDeadLettered``) get ids derived from
+the delivery, its generation and attempt, so appending them again after a crash is a no-op.
 """
 from __future__ import annotations
 
-import email.utils
-import hashlib
-import hmac
+import logging
 import os
-import random
 import re
 import tempfile
 import time
-from dataclasses import dataclass, field
+import uuid
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Optional, Sequence, Union
+from typing import Callable, Iterable, Union
 
-SIGNATURE_HEADER = "X-Agora-Signature"
-TIMESTAMP_HEADER = "X-Agora-Timestamp"
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-DEFAULT_TOLERANCE = 300  # seconds
-_TOKEN_RE = re.compile(r"^[A-Za-z0-9._~-]{1,200}$")
+from pymongo import ReturnDocument
 
-Secret = Union[str, bytes]
+from agora.events import NewEvent
 
+from backoffice_bridge import decisions as dmap
+from backoffice_bridge import webhooks as wh
+from backoffice_bridge.renderers import EXTENSIONS
 
-class SignatureError(ValueError):
-    """A webhook signature is missing, malformed, stale or wrong."""
-
-
-def _key(secret: Secret) -> bytes:
-    key = secret.encode("utf-8") if isinstance(secret, str) else secret
-    if not key:
-        raise ValueError("empty signing secret")
-    return key
+log = logging.getLogger("backoffice_bridge.delivery")
+PUSH_TYPES = ("webhook", "drop_folder")
+STATUSES = ("pending", "in_flight", "succeeded", "dead_lettered", "cancelled")
+DECISION_EVENT_TYPE = "DecisionRecorded"
 
 
-def sign(body: bytes, secret: Secret, timestamp: int) -> str:
-    """``sha256=<hex>`` of HMAC-SHA256(secret, ``f"{timestamp}.".encode() + body``)."""
-    mac = hmac.new(_key(secret), f"{int(timestamp)}.".encode("ascii") + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
+def _now() -> float:
+    return time.time()
 
 
-def idempotency_key(decision_id: str, adapter: str, fmt: str) -> str:
-    """``{decision_id}:{adapter}:{fmt}`` — the same decision to the same adapter in the same format is one
-    delivery, however often it is retried or re-published."""
-    for name, value in (("decision_id", decision_id), ("adapter", adapter), ("fmt", fmt)):
-        if not _TOKEN_RE.match(value):
-            raise ValueError(f"{name} must match {_TOKEN_RE.pattern}: {value!r}")
-    return f"{decision_id}:{adapter}:{fmt}"
+def key(tenant: str, ident: str) -> str:
+    return f"{tenant}/{ident}"
 
 
-def signed_headers(body: bytes, *, secret: Secret, decision_id: str, adapter: str, fmt: str,
-                   content_type: str, timestamp: Optional[int] = None) -> dict[str, str]:
-    ts = int(time.time()) if timestamp is None else int(timestamp)
-    return {
-        "Content-Type": content_type,
-        TIMESTAMP_HEADER: str(ts),
-        SIGNATURE_HEADER: sign(body, secret, ts),
-        IDEMPOTENCY_HEADER: idempotency_key(decision_id, adapter, fmt),
-    }
+def new_delivery(tenant: str, decision_id: str, adapter: dict, now: float) -> dict:
+    delivery_id = dmap.delivery_id_for(decision_id, adapter["adapter_id"])
+    return {"tenant": tenant, "delivery_id": delivery_id, "decision_id": decision_id,
+            "adapter_id": adapter["adapter_id"], "adapter_type": adapter["type"], "format": adapter["format"],
+            "status": "pending", "attempts": 0, "generation": 0,
+            "next_retry": now, "created_at": now, "log": []}
 
 
-@dataclass(frozen=True)
-class WebhookRequest:
-    """Everything needed to POST one delivery (the service hands it to its HTTP client)."""
-    url: str
-    body: bytes
-    headers: Mapping[str, str] = field(default_factory=dict)
-    method: str = "POST"
+def append_delivery_event(runner, tenant: str, doc: dict, etype: str, data: dict, eid: str) -> None:
+    """Append one event of a delivery's stream (idempotent: ``eid`` is derived)."""
+    payload = {"delivery_id": doc["delivery_id"], "decision_id": doc["decision_id"],
+               "adapter_id": doc["adapter_id"], **data}
+    event = NewEvent(etype, payload, id=eid)
+
+    def decide(stored):
+        return None if any(e.id == eid for e in stored) else event
+    runner.run(tenant, f"delivery-{doc['delivery_id']}", decide)
 
 
-def build_webhook_request(url: str, body: Union[str, bytes], *, secret: Secret, decision_id: str, adapter: str,
-                          fmt: str, content_type: str, timestamp: Optional[int] = None) -> WebhookRequest:
-    if not re.match(r"^https?://", url):
-        raise ValueError(f"webhook URL must be http(s): {url!r}")
-    data = body.encode("utf-8") if isinstance(body, str) else body
-    return WebhookRequest(url, data, signed_headers(data, secret=secret, decision_id=decision_id, adapter=adapter,
-                                                    fmt=fmt, content_type=content_type, timestamp=timestamp))
+class DeliveryScheduler:
+    """Claims due deliveries and runs them (``tick`` is called by the service's timer)."""
 
+    def __init__(self, runner, cols, settings, render_doc: Callable[[dict, str], tuple[str, str]],
+                 spawn_all: Callable[[list], None] | None = None, http=None):
+        self.runner = runner
+        self.cols = cols
+        self.settings = settings
+        self.render_doc = render_doc
+        self.spawn_all = spawn_all or (lambda fns: [fn() for fn in fns])
+        self.http = http if http is not None else wh.guarded_session()
 
-def _header(headers: Mapping[str, str], name: str) -> Optional[str]:
-    lowered = name.lower()
-    for k, v in headers.items():
-        if k.lower() == lowered:
-            return v
-    return None
+    # ------------------------------------------------------------------ claiming
+    def due(self, now: float | None = None) -> list[dict]:
+        now = _now() if now is None else now
+        batch = self.settings.batch
+        docs = list(self.cols.deliveries.find({"status": "pending", "next_retry": {"$lte": now}}).limit(batch))
+        docs += list(self.cols.deliveries.find({"status": "in_flight", "lease_until": {"$lte": now}}).limit(batch))
+        docs.sort(key=lambda d: d.get("next_retry", 0))
+        return docs
 
+    def tick(self) -> int:
+        """Claim and run every due delivery (concurrently via ``spawn_all``); returns how many ran."""
+        claimed = []
+        for doc in self.due():
+            got = self.cols.deliveries.find_one_and_update(
+                {"_id": doc["_id"], "status": doc["status"], "attempts": doc["attempts"],
+                 "generation": doc.get("generation", 0)},
+                {"$set": {"status": "in_flight", "lease": uuid.uuid4().hex,
+                          "lease_until": _now() + self.settings.lease_s}},
+                return_document=ReturnDocument.AFTER)
+            if got is not None:
+                claimed.append(got)
+        self.spawn_all([lambda d=d: self._run_guarded(d) for d in claimed])
+        return len(claimed)
 
-def verify_signature(body: bytes, headers: Mapping[str, str], secrets: Union[Secret, Sequence[Secret]], *,
-                     tolerance: int = DEFAULT_TOLERANCE, now: Optional[float] = None) -> None:
-    """For receivers: raise :class:`SignatureError` unless ``headers`` carry a valid, fresh signature of ``body``.
-
-    ``secrets`` may list several (key rotation: any one matching is enough). Header names are
-    case-insensitive. Comparison is constant-time.
-    """
-    signature = _header(headers, SIGNATURE_HEADER)
-    stamp = _header(headers, TIMESTAMP_HEADER)
-    if not signature or not stamp:
-        raise SignatureError(f"missing {SIGNATURE_HEADER} or {TIMESTAMP_HEADER} header")
-    if not re.fullmatch(r"\d{1,12}", stamp.strip()):
-        raise SignatureError(f"malformed {TIMESTAMP_HEADER}: {stamp!r}")
-    ts = int(stamp)
-    current = time.time() if now is None else now
-    if abs(current - ts) > tolerance:
-        raise SignatureError(f"stale timestamp ({int(current - ts)} s from now, tolerance {tolerance} s)")
-    if not re.fullmatch(r"sha256=[0-9a-fA-F]{64}", signature.strip()):
-        raise SignatureError(f"malformed {SIGNATURE_HEADER} (expected sha256=<64 hex>)")
-    candidates = [secrets] if isinstance(secrets, (str, bytes)) else list(secrets)
-    given = signature.strip().lower().encode("ascii")
-    if not any(hmac.compare_digest(sign(body, s, ts).encode("ascii"), given) for s in candidates):
-        raise SignatureError("signature mismatch")
-
-
-# ------------------------------------------------------------------------------------------------- retries
-def backoff_delay(attempt: int, *, base: float = 1.0, factor: float = 2.0, cap: float = 3600.0,
-                  jitter: Optional[str] = None, rng: Optional[random.Random] = None) -> float:
-    """Delay before retry number ``attempt`` (0-based): ``min(cap, base * factor**attempt)``.
-
-    ``jitter``: None (deterministic), ``"full"`` (uniform in [0, d]) or ``"equal"`` (uniform in [d/2, d]).
-    """
-    if attempt < 0:
-        raise ValueError("attempt must be >= 0")
-    delay = min(cap, base * factor ** attempt)
-    if jitter is None:
-        return delay
-    r = rng or random.Random()
-    if jitter == "full":
-        return r.uniform(0, delay)
-    if jitter == "equal":
-        return delay / 2 + r.uniform(0, delay / 2)
-    raise ValueError(f"unknown jitter {jitter!r} (None, 'full' or 'equal')")
-
-
-def backoff_schedule(retries: int, **kwargs) -> list[float]:
-    """Delays before each of ``retries`` retries (see :func:`backoff_delay` for the options)."""
-    return [backoff_delay(i, **kwargs) for i in range(retries)]
-
-
-RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
-
-
-def classify_response(status_code: Optional[int] = None, error: Optional[BaseException] = None) -> str:
-    """``"delivered"`` (2xx), ``"retry"`` (network error, 408/425/429/5xx) or ``"failed"`` (other: permanent).
-
-    A 409 Conflict counts as delivered: the receiver already has this Idempotency-Key.
-    """
-    if error is not None or status_code is None:
-        return "retry"
-    if 200 <= status_code < 300 or status_code == 409:
-        return "delivered"
-    if status_code in RETRYABLE_STATUS or status_code >= 500:
-        return "retry"
-    return "failed"
-
-
-def retry_after(headers: Mapping[str, str], *, now: Optional[float] = None) -> Optional[float]:
-    """Seconds a ``Retry-After`` header (delta-seconds or HTTP-date) asks to wait, or None."""
-    value = _header(headers, "Retry-After")
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
-
-
-def deliver_with_retries(send: Callable[[WebhookRequest], int], request: WebhookRequest, *, retries: int,
-                         sleep: Callable[[float], None], **backoff) -> tuple[str, int]:
-    """Minimal synchronous loop (for CLIs/tests; the service keeps its own, persistent one).
-
-    ``send`` returns the HTTP status or raises; returns (outcome, attempts made).
-    """
-    delays = backoff_schedule(retries, **backoff)
-    attempt = 0
-    while True:
-        attempt += 1
+    def _run_guarded(self, doc: dict) -> None:
         try:
-            outcome = classify_response(send(request))
-        except Exception as exc:  # network errors of any client library
-            outcome = classify_response(error=exc)
-        if outcome != "retry" or attempt > retries:
-            return (outcome if outcome != "retry" else "failed"), attempt
-        sleep(delays[attempt - 1])
+            self.attempt(doc)
+        except Exception:  # noqa: BLE001 - the lease expires and the delivery is retried
+            log.exception("delivery %s: attempt crashed", doc["delivery_id"])
+
+    # ------------------------------------------------------------------ one attempt
+    def attempt(self, doc: dict) -> str:
+        tenant = doc["tenant"]
+        started = _now()
+        adapter = self.cols.adapters.find_one({"_id": key(tenant, doc["adapter_id"])})
+        if adapter is None or not adapter.get("enabled", True):
+            return self._finish(doc, "cancelled", None, "adapter removed or disabled", started, None)
+        decision = self.cols.decisions.find_one({"_id": key(tenant, doc["decision_id"])})
+        http_status, wait = None, None
+        try:
+            body, ctype = self.render_doc(decision, doc["format"])
+            if adapter["type"] == "webhook":
+                outcome, http_status, error, wait = self._post(doc, adapter, body, ctype)
+            elif adapter["type"] == "drop_folder":
+                outcome, error = self._drop(doc, adapter, body)
+            else:
+                outcome, error = "failed", f"adapter type {adapter['type']!r} is not pushed"
+        except (ValueError, KeyError, TypeError) as exc:
+            outcome, error = "failed", f"cannot render: {type(exc).__name__}"
+        return self._finish(doc, outcome, http_status, error, started, wait, adapter)
+
+    def secrets_of(self, tenant: str, adapter_id: str) -> list[str]:
+        doc = self.cols.secrets.find_one({"_id": key(tenant, adapter_id)}) or {}
+        if "secrets" not in doc and doc.get("secret"):        # stored before rotation existed
+            return [doc["secret"]]
+        return wh.secrets_in_force(doc.get("secrets") or [])
+
+    def send(self, url: str, body: bytes, headers: dict, timeout: float):
+        """POST through the guarded session: (outcome, http status, short reason, Retry-After seconds)."""
+        import requests
+        try:
+            resp = self.http.post(url, data=body, headers=headers, timeout=(min(3.0, timeout), timeout),
+                                  allow_redirects=False)
+        except wh.UnsafeDestination as exc:
+            return "failed", None, wh.short_reason(error=exc), None
+        except requests.RequestException as exc:
+            return "retry", None, wh.short_reason(error=exc), None
+        try:
+            outcome = wh.classify_response(resp.status_code)
+            error = None if outcome == "delivered" else wh.short_reason(resp.status_code)
+            return outcome, resp.status_code, error, wh.retry_after(resp.headers)
+        finally:
+            resp.close()                        # the body is never read, let alone kept
+
+    def _post(self, doc, adapter, body, ctype):
+        secrets = self.secrets_of(doc["tenant"], doc["adapter_id"])
+        if not secrets:
+            return "failed", None, "no webhook secret configured for this adapter", None
+        idem = wh.idempotency_key(doc["decision_id"], doc["adapter_id"], doc["format"])
+        data = body.encode("utf-8")
+        headers = wh.signed_headers(data, secrets=secrets, msg_id=wh.message_id(idem),
+                                    event_type=DECISION_EVENT_TYPE, content_type=ctype, idempotency=idem)
+        return self.send(adapter["url"], data, headers, float(adapter.get("timeout_s") or 10.0))
+
+    def ping(self, tenant: str, adapter: dict) -> dict:
+        """A signed test request (``webhook-event-type: ping``) to a webhook adapter, answered synchronously."""
+        import json
+        secrets = self.secrets_of(tenant, adapter["adapter_id"])
+        if not secrets:
+            return {"outcome": "failed", "http_status": None, "reason": "no webhook secret configured"}
+        msg = "msg_ping_" + uuid.uuid4().hex
+        body = json.dumps({"type": "ping", "tenant": tenant, "adapter_id": adapter["adapter_id"],
+                           "at": int(_now())}).encode("utf-8")
+        headers = wh.signed_headers(body, secrets=secrets, msg_id=msg, event_type="ping",
+                                    content_type="application/json")
+        outcome, status, reason, _ = self.send(adapter["url"], body, headers, float(adapter.get("timeout_s") or 10))
+        return {"outcome": outcome, "http_status": status, "reason": reason, "webhook_id": msg}
+
+    def _drop(self, doc, adapter, body):
+        folder = self.settings.drop_root / doc["tenant"] / adapter["folder"]
+        name = drop_file_name(doc["decision_id"], doc["adapter_id"], EXTENSIONS[doc["format"]])
+        try:
+            from eventlet import tpool  # file I/O + fsync off the hub
+            folder.mkdir(parents=True, exist_ok=True)
+            tpool.execute(write_drop_file, folder, name, body)
+        except OSError as exc:
+            return "retry", f"{type(exc).__name__}: {exc.strerror or 'write failed'}"
+        return "delivered", None
+
+    def _finish(self, doc, outcome, http_status, error, started, wait, adapter=None) -> str:
+        now = _now()
+        attempts = int(doc["attempts"]) + (0 if outcome == "cancelled" else 1)
+        adapter = adapter or {}
+        max_attempts = int(adapter.get("max_attempts") or wh.DEFAULT_RETRY.max_attempts)
+        cap = float(adapter.get("backoff_cap_s") or wh.DEFAULT_RETRY.cap_s)
+        entry = {"attempt": attempts, "generation": doc.get("generation", 0), "at": now, "outcome": outcome,
+                 "http_status": http_status, "error": error, "duration_ms": round((now - started) * 1000, 1)}
+        next_retry = None
+        if outcome == "delivered":
+            status = "succeeded"
+        elif outcome == "cancelled":
+            status = "cancelled"
+        elif outcome == "retry" and attempts < max_attempts:
+            status = "pending"
+            delay = wh.backoff_delay(attempts - 1, base=float(adapter.get("backoff_base_s") or wh.DEFAULT_RETRY.base_s),
+                                     cap=cap, jitter="spread")
+            next_retry = now + max(delay, min(wait or 0, cap))
+            entry["next_retry"] = next_retry
+        else:
+            status = "dead_lettered"
+        update = {"$set": {"status": status, "attempts": attempts, "last_attempt_at": now, "last_error": error},
+                  "$unset": {"lease": "", "lease_until": ""}, "$push": {"log": entry}}
+        if next_retry is not None:
+            update["$set"]["next_retry"] = next_retry
+        if status == "succeeded":
+            update["$set"]["succeeded_at"] = now
+        if status == "dead_lettered":
+            update["$set"]["dead_at"] = now
+        # durable (journaled) before anything else: a restarted bridge never re-sends a succeeded delivery
+        res = self.cols.deliveries.update_one({"_id": doc["_id"], "lease": doc.get("lease")}, update)
+        if res.modified_count != 1:
+            log.warning("delivery %s: lease lost before recording %s", doc["delivery_id"], outcome)
+            return outcome
+        if outcome != "cancelled":
+            self._record(doc, attempts, outcome, http_status, error, next_retry, status)
+        return outcome
+
+    def _record(self, doc, attempts, outcome, http_status, error, next_retry, status) -> None:
+        gen = doc.get("generation", 0)
+        events = [("DeliveryAttempted", {"attempt": attempts, "outcome": outcome, "http_status": http_status,
+                                         "error": error, "next_retry": next_retry},
+                   dmap.derived_id("attempt", doc["_id"], gen, attempts))]
+        if status == "succeeded":
+            events.append(("DeliverySucceeded", {"attempts": attempts, "detail": None},
+                           dmap.derived_id("succeeded", doc["_id"], gen)))
+        elif status == "dead_lettered":
+            events.append(("DeliveryDeadLettered", {"attempts": attempts, "error": error or ""},
+                           dmap.derived_id("dead", doc["_id"], gen)))
+        for etype, data, eid in events:
+            try:
+                append_delivery_event(self.runner, doc["tenant"], doc, etype, data, eid)
+            except Exception:  # noqa: BLE001 - the delivery log in Mongo is authoritative
+                log.exception("delivery %s: could not append %s", doc["delivery_id"], etype)
 
 
 # -------------------------------------------------------------------------------------------- drop folder

@@ -13,6 +13,9 @@ from decimal import Decimal
 from typing import Optional
 from urllib.parse import quote
 
+from agora.errors import Conflict, Forbidden, ValidationFailed
+from agora.events import NewEvent
+
 KINDS = ("idea_status", "budget_outcome")
 OUTCOMES = ("accepted", "rejected", "implemented", "allocated")
 SUBJECT_TYPES = ("idea", "project")
@@ -235,3 +238,63 @@ class IriMinter:
         if re.match(r"^https?://", code):
             return code
         return self.mint(d.tenant, "concept", scheme, code)
+
+
+# --------------------------------------------------------------------------------------------------- adapters
+#: what a partner may register for itself (a drop folder writes on the platform's disks: staff only)
+PARTNER_ADAPTER_TYPES = ("webhook", "pull")
+ADAPTER_FIELDS = ("type", "format", "enabled", "url", "folder", "max_attempts", "backoff_base_s", "backoff_cap_s",
+                  "timeout_s")
+
+
+def adapter_from_events(events) -> Optional[dict]:
+    """The adapter as its last ``DeliveryConfigured`` says (None: never configured)."""
+    state = None
+    for ev in events:
+        if ev.type == "DeliveryConfigured":
+            state = dict(ev.data)
+    return state
+
+
+def may_manage(adapter: Optional[dict], person: str, staff: bool) -> bool:
+    """Staff manage every adapter of their tenant; a partner only the ones it registered."""
+    return staff or (adapter is not None and adapter.get("owned_by") == person)
+
+
+def configure_adapter(current: Optional[dict], adapter_id: str, spec: dict, *, person: str, staff: bool,
+                      has_secret: bool):
+    """``DeliveryConfigured`` for a create-or-change of an adapter, or a refusal (coded errors)."""
+    if current is not None and not may_manage(current, person, staff):
+        raise Conflict(f"the adapter id {adapter_id!r} is taken: choose another", reason="adapter_id_taken")
+    if not staff and spec["type"] not in PARTNER_ADAPTER_TYPES:
+        raise Forbidden(f"partners register {' or '.join(PARTNER_ADAPTER_TYPES)} adapters",
+                        reason="adapter_type_not_allowed")
+    if spec["type"] == "webhook" and not has_secret:
+        raise ValidationFailed({"secret": ["a signing secret is required for a new webhook"]})
+    data = {k: spec[k] for k in ADAPTER_FIELDS if k in spec}
+    data.update(adapter_id=adapter_id, configured_by=person,
+                owned_by=current.get("owned_by") if current is not None else (None if staff else person))
+    return NewEvent("DeliveryConfigured", data)
+
+
+REPLAYABLE = ("dead_lettered", "cancelled")
+
+
+def check_replay(status: str, force: bool) -> None:
+    """A dead-lettered or cancelled delivery may be replayed; a succeeded one only when forced."""
+    allowed = REPLAYABLE + (("succeeded",) if force else ())
+    if status not in allowed:
+        raise Conflict(f"the delivery is {status}; replay applies to {' or '.join(allowed)}"
+                       + ("" if force else " (force=true also replays a succeeded delivery)"),
+                       reason="delivery_not_replayable")
+
+
+def inbound_status(codes: list[int]) -> int:
+    """The HTTP status of an inbound decision from its per-idea results: 200 all applied, the common status when
+    all failed alike, 207 otherwise."""
+    failed = [c for c in codes if c != 200]
+    if not failed:
+        return 200
+    if len(failed) == len(codes) and len(set(failed)) == 1:
+        return failed[0]
+    return 207

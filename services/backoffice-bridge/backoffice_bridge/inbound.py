@@ -18,9 +18,14 @@ Each command (one per referenced idea)::
      "status": "accepted", "feedback": {"text": "…", "language": "nl"} | None,
      "decision_id": "dec-2024-001", "source": "json" | "oslo-ttl" | "oslo-jsonld"}
 
-JSON-LD ``@context`` URLs are never fetched: pass ``contexts={url: context_document}`` (e.g. the official OSLO
-context loaded with :func:`backoffice_bridge.validation.load_context`); an unknown remote context is an error.
+JSON-LD ``@context`` URLs are never fetched. The official OSLO context URL resolves by default to the terms the
+bridge ships as package data (:func:`backoffice_bridge.vocab.packaged_context`: every term our own output uses,
+which is every term inbound reads); ``contexts={url: context_document}`` replaces it (e.g. the full official
+context loaded with :func:`backoffice_bridge.validation.load_context`). An unknown remote context is an error.
 Every failure raises :class:`InboundError` with a one-line reason.
+
+:class:`InboundDecisions` is the use case behind ``POST /decisions/inbound``: validate, change each idea's status
+through the ideas service (RPC with the bridge's own service identity), record ``InboundDecisionReceived``.
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ import json
 import re
 from typing import Any, Mapping, Optional, Union
 
+from agora.errors import AgoraError
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import PROV, RDF
 
@@ -50,6 +56,16 @@ GEVOLG_WORDS = {
     "implemented": ["uitgevoerd", "implemented", "réalisé", "umgesetzt"],
     "allocated": ["toegekend", "allocated", "attribué", "bewilligt"],
 }
+
+
+class UnsupportedMediaType(AgoraError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class UpstreamUnavailable(AgoraError):
+    status = 503
+    code = "upstream_unavailable"
 
 
 class InboundError(ValueError):
@@ -176,6 +192,11 @@ def _inline_contexts(node: Any, contexts: Mapping[str, Any]) -> Any:
     return node
 
 
+def default_contexts() -> dict:
+    from backoffice_bridge.vocab import OFFICIAL_CONTEXT_URL, packaged_context
+    return {OFFICIAL_CONTEXT_URL: packaged_context()}
+
+
 def parse_inbound(body: Union[bytes, str], media_type: str, *,
                   contexts: Optional[Mapping[str, Any]] = None, max_bytes: int = MAX_BODY) -> list[dict]:
     """Parse and validate a posted decision -> list of status change commands (see module doc)."""
@@ -207,9 +228,134 @@ def parse_inbound(body: Union[bytes, str], media_type: str, *,
             doc = json.loads(text)
         except json.JSONDecodeError as exc:
             raise InboundError(f"malformed JSON-LD: {exc.msg} (line {exc.lineno} column {exc.colno})") from None
-        doc = _inline_contexts(doc, contexts or {})
+        doc = _inline_contexts(doc, default_contexts() if contexts is None else contexts)
         try:
             g.parse(data=json.dumps(doc), format="json-ld")
         except Exception as exc:
             raise InboundError(_one_line(f"malformed JSON-LD: {exc}")) from None
     return commands_from_graph(g, kind)
+
+
+# ================================================================== the use case
+class InboundDecisions:
+    """``apply(tenant, caller, raw, content_type, change_status)`` → (HTTP status, body).
+
+    ``change_status(tenant, idea_id, status, feedback, feedback_language)`` is the ideas service's RPC
+    ``change_status_from_decision`` (called with the bridge's service identity); it raises the ideas service's
+    coded errors, nameko's ``RemoteError`` or :class:`UpstreamUnavailable`.
+
+    Re-posting a decision whose ideas all changed answers the recorded receipt (no second status change); when some
+    failed, a re-post retries those only and records a new receipt in the same stream."""
+
+    ERROR_STATUS = {"ValidationFailed": 422, "ValidationError": 422, "NotFound": 404, "Conflict": 409,
+                    "ConcurrencyError": 409, "Forbidden": 403, "Unauthorized": 401, "BadRequest": 400}
+
+    def __init__(self, store, runner, settings):
+        self.store = store
+        self.runner = runner
+        self.settings = settings
+        self._contexts = None
+
+    def contexts(self) -> dict:
+        if self._contexts is None:
+            contexts = default_contexts()
+            if self.settings.oslo_context:
+                from backoffice_bridge.validation import load_context
+                from backoffice_bridge.vocab import OFFICIAL_CONTEXT_URL
+                contexts[OFFICIAL_CONTEXT_URL] = load_context(self.settings.oslo_context)
+            self._contexts = contexts
+        return self._contexts
+
+    def parse(self, tenant: str, raw: bytes, content_type: str) -> tuple[str, list[dict]]:
+        from agora.errors import BadRequest, ValidationFailed
+        from agora.events.ideas import FEEDBACK_MAX   # the IdeaStatusChanged contract: checked here, with reasons
+        try:
+            kind = media_kind(content_type or "")
+        except InboundError as exc:
+            raise UnsupportedMediaType(str(exc)) from None
+        if len(raw) > MAX_BODY:
+            raise BadRequest(f"body too large ({len(raw)} bytes > {MAX_BODY})")
+        if kind == "json":
+            try:
+                data = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+                raise BadRequest(f"request body is not valid UTF-8 JSON: {exc}") from None
+            try:
+                decision = load_decision(data)
+            except DecisionInvalid as exc:
+                raise ValidationFailed(exc.fields, "invalid decision") from None
+            try:
+                commands = commands_from_decision(decision, "json")
+            except InboundError as exc:
+                raise ValidationFailed({"subjects": [str(exc)]}, str(exc)) from None
+        else:
+            try:
+                commands = parse_inbound(raw, content_type, contexts=self.contexts())
+            except InboundError as exc:
+                msg = str(exc)
+                if msg.startswith(("malformed", "body is not UTF-8", "remote JSON-LD", "JSON-LD @import")):
+                    raise BadRequest(msg) from None
+                raise ValidationFailed({"_schema": [msg]}, msg) from None
+            except RecursionError:
+                raise BadRequest("the document is nested too deeply") from None
+        too_long = [c["idea_id"] for c in commands if len((c.get("feedback") or {}).get("text") or "") > FEEDBACK_MAX]
+        if too_long:
+            raise ValidationFailed({"motivation": [f"at most {FEEDBACK_MAX} characters: it becomes the ideas' "
+                                                   "official feedback"]}, "motivation too long for idea feedback")
+        wrong = sorted({c["tenant"] for c in commands if c["tenant"] != tenant})
+        if wrong:
+            raise ValidationFailed({"subjects": [f"refers to ideas of tenant(s) {wrong}, not {tenant!r}"]},
+                                   "decision is about another tenant's ideas")
+        return kind, commands
+
+    def apply(self, tenant: str, person: str, raw: bytes, content_type: str, change_status) -> tuple[int, dict]:
+        import hashlib
+        from agora.events import NewEvent
+        from backoffice_bridge import decisions as dmap
+        from backoffice_bridge.domain import inbound_status
+
+        kind, commands = self.parse(tenant, raw, content_type)
+        decision_id = commands[0]["decision_id"]
+        sha = hashlib.sha256(raw).hexdigest()
+        stream = "inbound-" + dmap.derived_id("inbound", tenant, decision_id, sha)
+        receipts = [e for e in self.store.read_stream(tenant, stream) if e.type == "InboundDecisionReceived"]
+        done = {c["idea_id"]: c for c in (receipts[-1].data["commands"] if receipts else [])
+                if c.get("result") == "applied"}
+        if receipts and len(done) == len(commands):
+            results = [dict(c, reply=None) for c in receipts[-1].data["commands"]]
+            return 200, {"decision_id": decision_id, "source": kind, "results": results, "replayed": True}
+        results, codes = [], []
+        for c in commands:
+            fb = c.get("feedback") or {}
+            entry = {"idea_id": c["idea_id"], "status": c["status"], "feedback": fb.get("text"),
+                     "feedback_language": fb.get("language"),
+                     "command_id": dmap.inbound_command_id(tenant, c["decision_id"], c["idea_id"], c["status"])}
+            if c["idea_id"] in done:
+                entry.update(result="applied", error=None)
+                codes.append(200)
+                results.append(dict(entry, reply=None))
+                continue
+            try:
+                reply = change_status(tenant, c["idea_id"], c["status"], fb.get("text") or "", fb.get("language"))
+                entry.update(result="applied", error=None)
+                codes.append(200)
+                results.append(dict(entry, reply=reply if isinstance(reply, dict) else None))
+            except UpstreamUnavailable:
+                raise
+            except Exception as exc:  # noqa: BLE001 - nameko RemoteError carries the remote type
+                etype = getattr(exc, "exc_type", None) or type(exc).__name__
+                message = getattr(exc, "value", None) or str(exc)
+                code = self.ERROR_STATUS.get(etype, 502)
+                entry.update(result="failed", error=f"{etype}: {message}"[:2000])
+                codes.append(code)
+                results.append(dict(entry, http_status=code))
+        receipt = {"decision_id": decision_id[:2000], "source": kind, "body_sha256": sha, "received_by": person,
+                   "commands": [{k: r.get(k) for k in ("idea_id", "status", "feedback", "feedback_language",
+                                                        "command_id", "result", "error")} for r in results]}
+        self.runner.run(tenant, stream, lambda _events: NewEvent("InboundDecisionReceived", receipt))
+        status = inbound_status(codes)
+        body = {"decision_id": decision_id, "source": kind, "results": results}
+        if status != 200:
+            body.update(error="inbound_failed" if status != 207 else "partially_applied",
+                        message="; ".join(r["error"] for r in results if r.get("error")))
+        return status, body

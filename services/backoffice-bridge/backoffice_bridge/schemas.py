@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
 
 from backoffice_bridge import domain
 
@@ -40,6 +40,11 @@ def _nonblank(value: str) -> None:
         raise ValidationError("must not be blank")
 
 
+def _non_negative(value) -> None:
+    if value < 0:
+        raise ValidationError("must be greater than or equal to 0")
+
+
 def Text(required: bool = False, max_len: int = MAX_TEXT, allow_none: bool = False, **kw: Any) -> fields.String:
     validators = [validate.Length(min=1, max=max_len), _clean_text]
     if required:
@@ -52,8 +57,26 @@ def Ident(required: bool = True) -> fields.String:
 
 
 class _Base(Schema):
+    """An empty (or blank) string in an optional field means "none": null where the field allows it, otherwise the
+    field's default (back offices send ``"description": ""`` for "no description")."""
+
     class Meta:
         unknown = EXCLUDE
+
+    @pre_load
+    def _empty_means_none(self, data: Any, **_: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        out = dict(data)
+        for name, field_ in self.load_fields.items():
+            key = field_.data_key or name
+            value = out.get(key)
+            if not field_.required and isinstance(value, str) and not value.strip():
+                if field_.allow_none:
+                    out[key] = None
+                else:
+                    del out[key]
+        return out
 
 
 class PersonSchema(_Base):
@@ -111,7 +134,9 @@ class SubjectSchema(_Base):
     id = Ident()
     title = Text(required=True, max_len=MAX_TITLE)
     url = fields.Url(required=True, schemes={"http", "https"}, require_tld=False)
-    amount = fields.Decimal(load_default=None, allow_none=True, as_string=True, validate=validate.Range(min=0))
+    amount = fields.Decimal(load_default=None, allow_none=True, as_string=True, validate=_non_negative)
+    #: documented as what it is on the wire: a decimal string (agora.web reads a field's ``openapi`` dict)
+    amount.openapi = {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$", "nullable": True}
     currency = fields.String(load_default=None, allow_none=True,
                              validate=validate.Regexp(r"^[A-Z]{3}$", error="must be an ISO 4217 code"))
 

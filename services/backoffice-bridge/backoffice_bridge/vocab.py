@@ -110,3 +110,26 @@ TYPE_PRIORITY = [
     str(BESLUIT.BehandelingVanAgendapunt), str(BESLUIT.Agendapunt), str(BESLUIT.Zitting), str(BESLUIT.Stemming),
     str(BESLUIT.Bestuursorgaan), str(BESLUIT.Bestuurseenheid), str(MANDAAT.Mandataris),
 ]
+
+#: the bridge's own JSON-LD context for the official context URL, shipped as package data (see README "Inbound")
+PACKAGED_CONTEXT = "data/besluit-publicatie-terms.context.jsonld"
+
+
+def context_document() -> dict:
+    """A JSON-LD context with the terms of :data:`CONTEXT_TERMS`, in the official context's shape (one type term per
+    class, its property terms in a type-scoped context). Written by us, term by term, from the table above — not a
+    copy of the official file, which stays where it is published."""
+    ctx: dict = {}
+    for type_term, (class_iri, terms) in CONTEXT_TERMS.items():
+        entry: dict = {"@id": class_iri}
+        if terms:
+            entry["@context"] = {t: {"@id": iri, "@type": coercion} for t, (iri, coercion) in sorted(terms.items())}
+        ctx[type_term] = entry
+    return {"@context": ctx}
+
+
+def packaged_context() -> dict:
+    """The shipped context document (:data:`PACKAGED_CONTEXT`)."""
+    import json
+    from importlib import resources
+    return json.loads(resources.files("backoffice_bridge").joinpath(PACKAGED_CONTEXT).read_text(encoding="utf-8"))

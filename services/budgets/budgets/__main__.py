@@ -8,7 +8,7 @@ import argparse
 import json
 import sys
 
-from budgets import pabulib
+from budgets import pabulib_io as pabulib
 from budgets.rules import RULES, UnknownRule, count, rule_from_pabulib
 
 EPILOG = """Pabulib rule names used when --rule is omitted: greedy, greedy-no-skip (-> greedy-stop),
@@ -81,17 +81,17 @@ def _import(args) -> int:
     events = pabulib.instance_to_events(pabulib.load(args.file), round_id=args.round_id,
                                         tenant_id=args.tenant_id, project_id=args.project_id)
     for event in events:
-        print(json.dumps(event, ensure_ascii=False))
+        print(json.dumps({"type": event.type, "data": event.data}, ensure_ascii=False))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from budgets.domain import DomainError
+    from agora.errors import AgoraError
 
     try:
         return {"outcome": _outcome, "export": _export, "import": _import}[args.command](args)
-    except (pabulib.PabulibError, UnknownRule, DomainError, ValueError, OSError) as exc:
+    except (pabulib.PabulibError, UnknownRule, AgoraError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -1,32 +1,42 @@
 """Budget rounds as a pure event-sourced aggregate (no I/O, no clock, no nameko/pymongo).
 
-Usage pattern for the service::
+    round_ = BudgetRound.from_events(events)              # stored events (or NewEvents): anything with .type/.data
+    new = round_.cast_ballot(voter="p-3f…", selection=["p1", "p3"], personal={...}, at=now)   # -> [NewEvent]
+    # the application appends ``new`` with the expected version (agora.application.CommandRunner)
 
-    round_ = BudgetRound.from_events(stored_events)       # rebuild
-    new_events = round_.cast_ballot(voter_id="v1", selection=["p1", "p3"], demographics={...}, at=now_iso)
-    store.append(new_events); round_.apply_all(new_events)  # commands never mutate, they RETURN events
-
-Commands raise :class:`DomainError` (``.code``, ``str()``) when not allowed, and :class:`BallotRejected`
-(``.errors``: every violated constraint as :class:`BallotError` ``(code, message)``) for invalid ballots.
+Commands never mutate: they return :class:`agora.events.NewEvent` objects whose data is the contract of
+``agora.events.budgets`` (the domain speaks the contract's names). Refusals are coded ``agora.errors``:
+:class:`~agora.errors.Conflict` with ``details.reason`` (``round_not_open``, ``round_not_closed``,
+``round_already_opened``, ``ballots_already_cast``, ``duplicate_project``, ``duplicate_idea``, ``no_ballot``)
+for a command that is not possible now, :class:`~agora.errors.ValidationFailed` with ``details.reason``
+(``invalid_budget``, ``invalid_cost``, ``threshold_required``) for a value a rule refuses, and
+:class:`BallotRejected` (a ValidationFailed whose ``errors`` / ``details.violations`` list every violated
+constraint) for an invalid ballot. The request's *shape* (types, ranges, constraint keys of a ballot type, rule
+names) is checked by the schemas and the contract, not again here.
 
 Public API
 ----------
 * ``BudgetRound()`` / ``BudgetRound.from_events(events)`` / ``.apply(event)`` / ``.apply_all(events)``
-* commands returning ``list[dict]`` events:
+* commands returning ``list[NewEvent]``:
   ``open(round_id, tenant_id, project_id, district, budget, currency, ballot_type, constraints=None,
-  rule="greedy", at=None)`` -> [RoundOpened];
-  ``add_project(id, cost, title="", attributes=None, at=None)`` -> [ProjectAdded] (only before the first ballot);
-  ``cast_ballot(voter_id, selection, demographics=None, at=None)`` -> [BallotCast] or [BallotReplaced];
-  ``withdraw_ballot(voter_id, at=None)`` -> [BallotWithdrawn] (only while open);
-  ``close(at=None)`` -> [RoundClosed];
-  ``compute_outcome(rule=None, tie_breaking=None)`` -> [OutcomeComputed] (closed rounds; counts in-process);
-  ``record_outcome(outcome)`` -> [OutcomeComputed] for an :class:`budgets.rules.Outcome` computed elsewhere
-  (the service counts in a spawned process that reads the ballots from the store itself:
-  ``budgets.dependencies.count_in_process``, so the web server's hub is never blocked).
+  rule="greedy", title="", opened_by=None, source="live", pabulib_meta=None, at=None)`` -> [RoundOpened];
+  ``add_project(id, cost, title="", attributes=None, added_by=None, at=None)`` -> [ProjectAdded];
+  ``cast_ballot(voter, selection, personal=None, voter_id=None, at=None)`` -> [BallotCast] or [BallotReplaced];
+  ``withdraw_ballot(voter_id, voter=None, at=None)`` -> [BallotWithdrawn] (only while open);
+  ``close(ballots=None, closed_by=None, at=None)`` -> [RoundClosed];
+  ``counting_rule(rule=None, threshold=None)`` -> the rule a count uses (closed rounds only);
+  ``record_outcome(outcome, ballots=None, computed_by=None, at=None)`` -> [OutcomeComputed] for a
+  :class:`budgets.rules.Outcome` (the service counts in a worker process: :mod:`budgets.counting`);
+  ``compute_outcome(rule=None, tie_breaking=None)`` counts in-process (small rounds, tests).
 * queries: ``validate_ballot(selection) -> list[BallotError]``, ``ballot(voter_id) -> Ballot | None``,
   ``ballots`` (dict voter_id -> :class:`Ballot`), ``to_instance() -> budgets.instance.Instance``,
   ``status`` (``None`` | ``"open"`` | ``"closed"``), ``projects``, ``outcome`` (last OutcomeComputed data),
   ``version`` (number of events applied).
+
+Ballots live in streams of their own (one per voter and round), so the application rebuilds a round with the
+round stream plus the one ballot stream it needs (casting), or plus the projected ballots (counting, export).
+A voter is named by ``voter`` (the person's pseudonym, owner of ``personal``) and, within the round, by
+``voter_id`` (the same pseudonym for live ballots; the ``.pb`` file's voter id for imported ones).
 
 Ballot types and constraints (``constraints`` dict of RoundOpened; every key optional):
 
@@ -44,20 +54,6 @@ Ballot types and constraints (``constraints`` dict of RoundOpened; every key opt
 ``selection`` is a list of project ids (approval-like and ordinal) or a ``{project_id: points}`` mapping (points
 ballots; a list of ``[id, points]`` pairs is accepted too).  Always checked: unknown projects, duplicates,
 empty ballot, positive integer points.
-
-Event shapes (``{"type": ..., "data": {...}}``; amounts are exact decimal strings like ``"4000"``/``"12.5"``)
--------------------------------------------------------------------------------------------------------
-* ``RoundOpened``     ``{round_id, tenant_id, project_id, district, budget, currency, ballot_type,
-  constraints, rule, at}`` -- ``project_id`` is the Agora project (participatory process) owning the round.
-* ``ProjectAdded``    ``{round_id, id, cost, title, attributes, at}`` -- a PB project on the ballot.
-* ``BallotCast``      ``{round_id, voter_id, ballot, demographics, at}`` with
-  ``ballot = {"projects": [ids in ballot order], "points": [int, ...] | null}`` and
-  ``demographics = {"birth_year": int|null, "age": int|null, "gender": str|null, "district": str|null}``.
-* ``BallotReplaced``  same payload as BallotCast (the voter's previous ballot is discarded).
-* ``BallotWithdrawn`` ``{round_id, voter_id, at}``.
-* ``RoundClosed``     ``{round_id, ballots, at}`` (number of ballots counted).
-* ``OutcomeComputed`` ``{round_id, rule, tie_breaking, selected: [ids], total_cost, budget,
-  projects: [{id, cost, votes, score, selected, mes?}], details}`` -- :meth:`budgets.rules.Outcome.to_dict`.
 """
 from __future__ import annotations
 
@@ -65,6 +61,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Iterable, Mapping
 
+from agora.errors import Conflict, ValidationFailed
+from agora.events import NewEvent
 from budgets.instance import Instance, Project, Vote, format_amount, to_fraction
 
 BALLOT_TYPES = ("knapsack", "approval", "choose-1", "cumulative", "scoring", "ordinal")
@@ -78,14 +76,17 @@ CONSTRAINT_KEYS = {
     "ordinal": {"min_projects", "max_projects"},
 }
 DEMOGRAPHIC_KEYS = ("birth_year", "age", "gender", "district")
+BALLOT_EVENTS = ("BallotCast", "BallotReplaced", "BallotWithdrawn")
 
 
-class DomainError(Exception):
-    """A command that is not allowed in the current state (``code`` is machine-readable)."""
+def conflict(reason: str, message: str) -> Conflict:
+    return Conflict(message, reason=reason)
 
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
+
+def invalid(field: str, reason: str, message: str) -> ValidationFailed:
+    err = ValidationFailed({field: [message]}, message)
+    err.details["reason"] = reason
+    return err
 
 
 @dataclass(frozen=True)
@@ -96,12 +97,14 @@ class BallotError:
     message: str
 
 
-class BallotRejected(DomainError):
-    """An invalid ballot; ``errors`` lists every violated constraint."""
+class BallotRejected(ValidationFailed):
+    """An invalid ballot (422): ``errors`` (and ``details.violations``) list every violated constraint."""
 
     def __init__(self, errors: list[BallotError]):
-        super().__init__("ballot_invalid", "; ".join(e.message for e in errors))
+        super().__init__({"selection": [e.message for e in errors]}, "invalid ballot")
         self.errors = errors
+        self.details["violations"] = [{"code": e.code, "message": e.message} for e in errors]
+        self.details["reason"] = "ballot_invalid"
 
 
 @dataclass(frozen=True)
@@ -111,39 +114,18 @@ class Ballot:
     voter_id: str
     projects: tuple[str, ...]
     points: tuple[int, ...] | None
-    demographics: Mapping[str, Any]
+    personal: Mapping[str, Any] | None
     cast_at: str | None
     replacements: int = 0
 
-    def to_dict(self) -> dict:
-        return {"voter_id": self.voter_id, "projects": list(self.projects),
-                "points": None if self.points is None else list(self.points),
-                "demographics": dict(self.demographics), "cast_at": self.cast_at,
-                "replacements": self.replacements}
 
-
-def _event(kind: str, **data) -> dict:
-    return {"type": kind, "data": data}
-
-
-def normalise_demographics(demographics: Mapping[str, Any] | None) -> dict:
-    """Snapshot ``{birth_year, age, gender, district}`` (missing -> None; ints for years/ages)."""
-    demographics = dict(demographics or {})
-    unknown = set(demographics) - set(DEMOGRAPHIC_KEYS)
-    if unknown:
-        raise DomainError("invalid_demographics", f"unknown demographic fields {sorted(unknown)}")
-    out = {}
-    for key in DEMOGRAPHIC_KEYS:
-        value = demographics.get(key)
-        if value is not None and key in ("birth_year", "age"):
-            try:
-                value = int(value)
-            except (TypeError, ValueError):
-                raise DomainError("invalid_demographics", f"{key} must be an integer, got {value!r}") from None
-        elif value is not None:
-            value = str(value)
-        out[key] = value
-    return out
+def personal_snapshot(personal: Mapping[str, Any] | None) -> dict | None:
+    """The contract's ``personal`` from consented demographics (``consent`` itself is not stored); None when
+    nothing was declared."""
+    if not personal:
+        return None
+    snapshot = {k: personal.get(k) for k in DEMOGRAPHIC_KEYS}
+    return None if all(v is None for v in snapshot.values()) else snapshot
 
 
 def _split_selection(selection, ballot_type: str) -> tuple[list[str], list | None]:
@@ -175,6 +157,7 @@ class BudgetRound:
         self.constraints: dict = {}
         self.rule: str | None = None
         self.status: str | None = None
+        self.opened: dict = {}
         self.projects: dict[str, dict] = {}
         self._ballots: dict[str, Ballot] = {}
         self.outcome: dict | None = None
@@ -182,49 +165,48 @@ class BudgetRound:
 
     # ------------------------------------------------------------ rebuilding
     @classmethod
-    def from_events(cls, events: Iterable[Mapping]) -> "BudgetRound":
+    def from_events(cls, events: Iterable) -> "BudgetRound":
         round_ = cls()
         round_.apply_all(events)
         return round_
 
-    def apply_all(self, events: Iterable[Mapping]) -> None:
+    def apply_all(self, events: Iterable) -> None:
         for event in events:
             self.apply(event)
 
-    def apply(self, event: Mapping) -> None:
-        """Apply one event (no validation: events are facts)."""
-        kind, data = event["type"], event["data"]
-        handler = getattr(self, f"_on_{kind}", None)
-        if handler is None:
-            raise DomainError("unknown_event", f"unknown event type {kind!r}")
-        handler(data)
+    def apply(self, event) -> None:
+        """Apply one event (``.type`` / ``.data``; no validation: events are facts)."""
+        handler = getattr(self, f"_on_{event.type}", None)
+        if handler is not None:
+            handler(event.data)
         self.version += 1
 
     def _on_RoundOpened(self, d: Mapping) -> None:
+        self.opened = dict(d)
         self.round_id, self.tenant_id, self.project_id = d["round_id"], d["tenant_id"], d["project_id"]
-        self.district, self.currency, self.ballot_type = d.get("district"), d["currency"], d["ballot_type"]
+        self.district, self.currency, self.ballot_type = d.get("district"), d.get("currency"), d["ballot_type"]
         self.budget = to_fraction(d["budget"])
         self.constraints = dict(d.get("constraints") or {})
         self.rule = d.get("rule")
         self.status = "open"
 
     def _on_ProjectAdded(self, d: Mapping) -> None:
-        self.projects[d["id"]] = {"id": d["id"], "cost": to_fraction(d["cost"]), "title": d.get("title", ""),
+        self.projects[d["id"]] = {"id": d["id"], "cost": to_fraction(d["cost"]), "title": d.get("title") or "",
                                   "attributes": dict(d.get("attributes") or {})}
 
     def _on_BallotCast(self, d: Mapping, replacements: int = 0) -> None:
         ballot = d["ballot"]
         points = ballot.get("points")
-        self._ballots[d["voter_id"]] = Ballot(d["voter_id"], tuple(ballot["projects"]),
-                                              None if points is None else tuple(points),
-                                              dict(d.get("demographics") or {}), d.get("at"), replacements)
+        vid = d.get("voter_id") or d["voter"]
+        self._ballots[vid] = Ballot(vid, tuple(ballot["projects"]), None if points is None else tuple(points),
+                                    d.get("personal"), d.get("at"), replacements)
 
     def _on_BallotReplaced(self, d: Mapping) -> None:
-        previous = self._ballots.get(d["voter_id"])
+        previous = self._ballots.get(d.get("voter_id") or d["voter"])
         self._on_BallotCast(d, replacements=(previous.replacements + 1) if previous else 1)
 
     def _on_BallotWithdrawn(self, d: Mapping) -> None:
-        self._ballots.pop(d["voter_id"], None)
+        self._ballots.pop(d.get("voter_id") or d["voter"], None)
 
     def _on_RoundClosed(self, d: Mapping) -> None:
         self.status = "closed"
@@ -243,7 +225,7 @@ class BudgetRound:
     def _require(self, status: str) -> None:
         if self.status != status:
             now = "not opened" if self.status is None else self.status
-            raise DomainError(f"round_not_{status}", f"round is {now}, it must be {status}")
+            raise conflict(f"round_not_{status}", f"the round is {now}; it must be {status}")
 
     def validate_ballot(self, selection) -> list[BallotError]:
         """Every violated constraint of ``selection`` (empty list = valid)."""
@@ -318,74 +300,92 @@ class BudgetRound:
     # ------------------------------------------------------------ commands
     def open(self, *, round_id: str, tenant_id: str, project_id: str, district: str | None, budget,
              currency: str, ballot_type: str, constraints: Mapping | None = None, rule: str = "greedy",
-             at: str | None = None) -> list[dict]:
+             title: str = "", opened_by: str | None = None, source: str = "live", pabulib_meta: Mapping | None = None,
+             at: str | None = None) -> list[NewEvent]:
         if self.status is not None:
-            raise DomainError("round_already_opened", f"round {self.round_id} was already opened")
-        if ballot_type not in BALLOT_TYPES:
-            raise DomainError("invalid_ballot_type", f"ballot type must be one of {BALLOT_TYPES}")
-        try:
-            amount = to_fraction(budget)
-        except ValueError as exc:
-            raise DomainError("invalid_budget", f"budget: {exc}") from None
+            raise conflict("round_already_opened", f"budget round {self.round_id} already exists")
+        amount = to_fraction(budget)
         if amount <= 0:
-            raise DomainError("invalid_budget", "budget must be positive")
-        constraints = dict(constraints or {})
-        unknown = set(constraints) - CONSTRAINT_KEYS[ballot_type]
-        if unknown:
-            raise DomainError("invalid_constraints", f"{sorted(unknown)} do not apply to {ballot_type} ballots")
-        from budgets.rules import RULES  # local: keeps this module importable without numpy at import time
-        if rule not in RULES:
-            raise DomainError("invalid_rule", f"rule must be one of {RULES}")
-        return [_event("RoundOpened", round_id=round_id, tenant_id=tenant_id, project_id=project_id,
-                       district=district, budget=format_amount(amount), currency=currency,
-                       ballot_type=ballot_type, constraints=constraints, rule=rule, at=at)]
+            raise invalid("budget", "invalid_budget", "budget must be positive")
+        return [NewEvent("RoundOpened", _clean({
+            "round_id": round_id, "tenant_id": tenant_id, "project_id": project_id, "district": district,
+            "budget": format_amount(amount), "currency": currency or "", "ballot_type": ballot_type,
+            "constraints": dict(constraints or {}), "rule": rule, "title": title or "", "opened_by": opened_by,
+            "source": source, "pabulib_meta": None if pabulib_meta is None else dict(pabulib_meta), "at": at}))]
 
     def add_project(self, *, id: str, cost, title: str = "", attributes: Mapping | None = None,
-                    at: str | None = None) -> list[dict]:
+                    added_by: str | None = None, at: str | None = None) -> list[NewEvent]:
         self._require("open")
         if self._ballots:
-            raise DomainError("ballots_already_cast", "projects cannot be added once ballots were cast")
+            raise conflict("ballots_already_cast", "projects cannot be added once ballots were cast")
         if id in self.projects:
-            raise DomainError("duplicate_project", f"project {id} already exists")
-        try:
-            amount = to_fraction(cost)
-        except ValueError as exc:
-            raise DomainError("invalid_cost", f"cost of {id}: {exc}") from None
+            raise conflict("duplicate_project", f"project {id} already exists")
+        attributes = {str(k): str(v) for k, v in (attributes or {}).items()}
+        idea = attributes.get("idea_id")
+        if idea and any(p["attributes"].get("idea_id") == idea for p in self.projects.values()):
+            raise conflict("duplicate_idea", f"idea {idea} is already on this round")
+        amount = to_fraction(cost)
         if amount <= 0:
-            raise DomainError("invalid_cost", f"cost of {id} must be positive")
-        return [_event("ProjectAdded", round_id=self.round_id, id=str(id), cost=format_amount(amount),
-                       title=title, attributes=dict(attributes or {}), at=at)]
+            raise invalid("cost", "invalid_cost", f"cost of {id} must be positive")
+        return [NewEvent("ProjectAdded", _clean({
+            "round_id": self.round_id, "id": str(id), "cost": format_amount(amount), "title": title or "",
+            "attributes": attributes, "added_by": added_by, "at": at}))]
 
-    def cast_ballot(self, *, voter_id: str, selection, demographics: Mapping | None = None,
-                    at: str | None = None) -> list[dict]:
+    def cast_ballot(self, *, voter: str, selection, personal: Mapping | None = None, voter_id: str | None = None,
+                    at: str | None = None) -> list[NewEvent]:
         """Cast (or replace) the voter's ballot; raises :class:`BallotRejected` listing every violation."""
         errors = self.validate_ballot(selection)
         if errors:
             raise BallotRejected(errors)
+        voter_id = voter_id or voter
         projects, points = _split_selection(selection, self.ballot_type)
         kind = "BallotReplaced" if voter_id in self._ballots else "BallotCast"
-        return [_event(kind, round_id=self.round_id, voter_id=voter_id,
-                       ballot={"projects": projects, "points": points},
-                       demographics=normalise_demographics(demographics), at=at)]
+        return [NewEvent(kind, _clean({
+            "round_id": self.round_id, "voter": voter, "voter_id": voter_id,
+            "ballot": {"projects": projects, "points": points}, "personal": personal_snapshot(personal), "at": at},
+            keep=("personal",)))]
 
-    def withdraw_ballot(self, *, voter_id: str, at: str | None = None) -> list[dict]:
+    def withdraw_ballot(self, *, voter_id: str, voter: str | None = None, at: str | None = None) -> list[NewEvent]:
         self._require("open")
         if voter_id not in self._ballots:
-            raise DomainError("no_ballot", f"voter {voter_id} has no ballot in this round")
-        return [_event("BallotWithdrawn", round_id=self.round_id, voter_id=voter_id, at=at)]
+            raise conflict("no_ballot", "you have no ballot in this round")
+        return [NewEvent("BallotWithdrawn", _clean({"round_id": self.round_id, "voter": voter or voter_id,
+                                                    "voter_id": voter_id, "at": at}))]
 
-    def close(self, *, at: str | None = None) -> list[dict]:
+    def close(self, *, ballots: int | None = None, closed_by: str | None = None,
+              at: str | None = None) -> list[NewEvent]:
+        """``ballots``: how many ballots the round has when it closes (the application counts them in its
+        projection, since ballots live in their own streams); default: the ballots this aggregate holds."""
         self._require("open")
-        return [_event("RoundClosed", round_id=self.round_id, ballots=len(self._ballots), at=at)]
+        return [NewEvent("RoundClosed", _clean({
+            "round_id": self.round_id, "ballots": len(self._ballots) if ballots is None else int(ballots),
+            "closed_by": closed_by, "at": at}))]
 
-    def record_outcome(self, outcome) -> list[dict]:
+    def counting_rule(self, rule: str | None = None, threshold=None) -> str:
+        """The rule a count of this (closed) round uses: the given one, else the round's."""
+        self._require("closed")
+        rule = rule or self.rule or "greedy"
+        if rule == "greedy-threshold" and threshold is None:
+            raise invalid("threshold", "threshold_required", "greedy-threshold needs a threshold")
+        return rule
+
+    def record_outcome(self, outcome, *, ballots: int | None = None, computed_by: str | None = None,
+                       at: str | None = None) -> list[NewEvent]:
         """OutcomeComputed for an :class:`budgets.rules.Outcome` of this (closed) round."""
         self._require("closed")
-        return [_event("OutcomeComputed", round_id=self.round_id, **outcome.to_dict())]
+        data = {"round_id": self.round_id, **outcome.to_dict(), "currency": self.currency or "",
+                "ballots": len(self._ballots) if ballots is None else int(ballots), "computed_by": computed_by,
+                "at": at}
+        return [NewEvent("OutcomeComputed", _clean(data))]
 
-    def compute_outcome(self, rule: str | None = None, tie_breaking: Iterable[str] | None = None) -> list[dict]:
-        """Count in-process (fine for small rounds; use the worker for big ones) and return OutcomeComputed."""
+    def compute_outcome(self, rule: str | None = None, tie_breaking: Iterable[str] | None = None) -> list[NewEvent]:
+        """Count in-process (fine for small rounds; the service counts in a worker) and return OutcomeComputed."""
         from budgets.rules import count
 
-        self._require("closed")
-        return self.record_outcome(count(self.to_instance(), rule or self.rule, tie_breaking=tie_breaking))
+        rule = self.counting_rule(rule)
+        return self.record_outcome(count(self.to_instance(), rule, tie_breaking=tie_breaking))
+
+
+def _clean(data: dict, keep: tuple[str, ...] = ()) -> dict:
+    """Optional contract fields left out when None (the contract's defaults apply), except those in ``keep``."""
+    return {k: v for k, v in data.items() if v is not None or k in keep}

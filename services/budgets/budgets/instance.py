@@ -1,6 +1,6 @@
 """Neutral, immutable representation of a participatory-budgeting round ("instance" + "profile").
 
-Used by the counting rules (:mod:`budgets.rules`), the Pabulib reader/writer (:mod:`budgets.pabulib`) and
+Used by the counting rules (:mod:`budgets.rules`), Pabulib I/O (:mod:`budgets.pabulib_io`) and
 the domain aggregate (:meth:`budgets.domain.BudgetRound.to_instance`).
 
 * Money and points are exact :class:`fractions.Fraction` values (never floats).

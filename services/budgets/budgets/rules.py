@@ -182,17 +182,9 @@ def _mes_explanations(prof: ApprovalProfile, run: MesRun) -> dict[int, dict]:
                 "max_payment": format_amount(run.price[j]),
                 "payments": [[format_amount(a), n] for a, n in run.payments[j]],
             }
-    if run.budget_left is not None:
-        budget_left = run.budget_left
-    elif run.voter_class is not None:  # reference implementation
-        counts = prof.class_counts(run.voter_class, len(run.class_budgets))
-        budget_left = {}
-        for j in range(prof.n_projects):
-            col = counts[:, j]
-            budget_left[j] = sum((run.class_budgets[k] * int(round(col[k])) for k in np.flatnonzero(col > 0.5)),
-                                 Fraction(0))
-    else:
+    if run.budget_left is None:
         return out
+    budget_left = run.budget_left
     chosen = set(run.selected)
     for j in range(prof.n_projects):
         if j in chosen or prof.supporters[j] == 0:

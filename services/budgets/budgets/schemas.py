@@ -104,10 +104,12 @@ class RoundIn(Schema):
 
 class ProjectIn(Schema):
     id = _ident(load_default=None, metadata={"description": "optional; the idea id or a generated id when absent"})
-    cost = AmountField(required=True)
+    cost = AmountField(required=True, metadata={"description": "always required (ideas carry no cost): exact "
+                                                               "decimal string, e.g. \"4000\" or \"12.5\""})
     title = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=2000))
     idea_id = _ident(load_default=None, allow_none=True,
-                     metadata={"description": "an accepted idea (see GET .../candidates) to put on the ballot"})
+                     metadata={"description": "an accepted idea (see GET .../candidates) to put on the ballot, "
+                                              "with its cost; its title is used unless a title is given"})
     attributes = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=100)),
                              values=fields.String(validate=validate.Length(max=2000)), load_default=dict)
 
@@ -118,7 +120,7 @@ class ProjectIn(Schema):
 
 
 class PersonalIn(Schema):
-    """Self-declared demographics snapshot; recorded only with consent."""
+    """Demographics given with this ballot (never copied from another action); recorded only with consent."""
     birth_year = fields.Integer(load_default=None, allow_none=True, strict=True, validate=validate.Range(1900, 2100))
     age = fields.Integer(load_default=None, allow_none=True, strict=True, validate=validate.Range(0, 150))
     gender = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(GENDERS))
@@ -181,10 +183,12 @@ class CandidatesQuery(Schema):
 
 # ------------------------------------------------------------------ responses (documentation)
 class ProjectOut(Schema):
+    round_id = fields.String()
     id = fields.String()
     cost = fields.String()
     title = fields.String()
     attributes = fields.Dict()
+    position = fields.Integer(metadata={"description": "global position of the ProjectAdded event"})
 
 
 class RoundOut(Schema):
@@ -201,8 +205,17 @@ class RoundOut(Schema):
     source = fields.String()
     projects = fields.List(fields.Nested(ProjectOut))
     ballots = fields.Integer(metadata={"description": "current ballots (projection; eventually consistent)"})
+    late_ballots = fields.Integer(metadata={"description": "ballots recorded after the round closed (not counted)"})
     version = fields.Integer()
     outcome = fields.Dict(allow_none=True)
+    position = fields.Integer(metadata={"description": "after opening: global position of RoundOpened"})
+
+
+class CloseOut(Schema):
+    round_id = fields.String()
+    status = fields.String()
+    ballots = fields.Integer(metadata={"description": "ballots counted when the round closed"})
+    position = fields.Integer()
 
 
 class RoundListOut(Schema):
@@ -212,10 +225,11 @@ class RoundListOut(Schema):
 class BallotOut(Schema):
     result = fields.String(metadata={"description": "cast, replaced, withdrawn or none"})
     round_id = fields.String()
-    voter_id = fields.String()
     projects = fields.List(fields.String())
     points = fields.List(fields.Integer(), allow_none=True)
     position = fields.Integer(allow_none=True)
+    personal = fields.Dict(allow_none=True, metadata={"description": "GET: the demographics given with the ballot "
+                                                                     "(null without consent or after erasure)"})
 
 
 class OutcomeOut(Schema):
@@ -229,6 +243,8 @@ class OutcomeOut(Schema):
     ballots = fields.Integer()
     projects = fields.List(fields.Dict())
     details = fields.Dict()
+    computed_by = fields.String(allow_none=True, metadata={"description": "the counting admin's pseudonym"})
+    at = fields.String(allow_none=True)
     position = fields.Integer()
 
 
@@ -238,6 +254,7 @@ class ProjectExplanationOut(Schema):
     selected = fields.Boolean()
     rank = fields.Integer()
     explanation = fields.String()
+    language = fields.String(metadata={"description": "language of the explanation (the tenant's)"})
     details = fields.Dict()
 
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from agora.events.ideas import (BODY_MAX, COMMENT_MAX, FEEDBACK_MAX, GENDERS, PHASE_KINDS, REASON_MAX, TITLE_MAX,
-                                Instant, Location)
+from agora.events.ideas import (BODY_MAX, COMMENT_MAX, DISPLAY_NAME_MAX, FEEDBACK_MAX, GENDERS, PHASE_KINDS,
+                                REASON_MAX, TITLE_MAX, Instant, Location)
 
 STATUS = validate.Regexp(r"^[a-z][a-z0-9_]{0,31}$", error="a status name ([a-z][a-z0-9_]*)")
 _text = lambda n, **kw: fields.String(validate=validate.Length(min=1, max=n), **kw)  # noqa: E731
 _lang = lambda: fields.String(load_default=None, allow_none=True, validate=validate.Length(min=2, max=16))  # noqa
+_display_name = lambda: fields.String(  # noqa: E731
+    load_default=None, allow_none=True, validate=validate.Length(min=1, max=DISPLAY_NAME_MAX),
+    metadata={"description": "the name shown with your post (default: \"citizen\"); personal data, erased with you"})
 
 
 class _Strict(Schema):
@@ -65,6 +68,7 @@ class ProjectOut(Schema):
     workflow = fields.Dict()
     phases = fields.List(fields.Nested(PhaseOut))
     created_at = fields.String()
+    updated_at = fields.String()
 
 
 class ProjectListOut(Schema):
@@ -95,6 +99,7 @@ class IdeaSubmitIn(_Strict):
                        validate=validate.Length(max=10))
     location = fields.Nested(Location, load_default=None, allow_none=True)
     demographics = fields.Nested(Demographics, load_default=None, allow_none=True)
+    display_name = _display_name()
 
 
 class IdeaEditIn(_Strict):
@@ -130,6 +135,7 @@ class CommentIn(_Strict):
     parent_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=100),
                               metadata={"description": "reply to this comment (of the same idea)"})
     language = _lang()
+    display_name = _display_name()
 
 
 class FlagIn(_Strict):
@@ -137,8 +143,58 @@ class FlagIn(_Strict):
 
 
 class ModerationIn(_Strict):
-    action = fields.String(required=True, validate=validate.OneOf(["hide", "restore"]))
+    action = fields.String(required=True, validate=validate.OneOf(["hide", "restore", "dismiss"]),
+                           metadata={"description": "hide, restore, or dismiss the flags (out of the queue)"})
     reason = _text(REASON_MAX, required=True)
+
+
+class QueueQuery(_Strict):
+    project_id = fields.String(validate=validate.Length(min=1, max=100))
+    state = fields.String(load_default="open", validate=validate.OneOf(["open", "hidden", "done"]),
+                          metadata={"description": "open: flags nobody handled yet; hidden: hidden by a "
+                                                   "moderator (restorable); done: dismissed or restored"})
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+    cursor = fields.String(validate=validate.Length(min=1, max=2000), metadata={"description": "opaque"})
+
+
+class FlagReason(Schema):
+    reason = fields.String()
+    count = fields.Integer()
+
+
+class QueueItem(Schema):
+    target_type = fields.String()
+    target_id = fields.String()
+    idea_id = fields.String()
+    project_id = fields.String()
+    source = fields.String(metadata={"description": "flags (citizens flagged it) or junk (the analytics filter)"})
+    state = fields.String()
+    hidden = fields.Boolean()
+    flag_count = fields.Integer()
+    open_flags = fields.Integer(metadata={"description": "flags since it was last handled"})
+    reasons = fields.List(fields.Nested(FlagReason))
+    first_flagged_at = fields.String(allow_none=True)
+    last_flagged_at = fields.String(allow_none=True)
+    idea_title = fields.String(allow_none=True)
+    body = fields.String(allow_none=True)
+    author_name = fields.String()
+
+
+class QueueOut(Schema):
+    items = fields.List(fields.Nested(QueueItem))
+    next_cursor = fields.String(allow_none=True)
+
+
+class ErasureIn(_Strict):
+    person = fields.String(required=True, validate=validate.Length(min=1, max=200),
+                           metadata={"description": "the subject (sub) of the person's tokens at the identity "
+                                                    "provider"})
+    reason = _text(1000, required=True)
+
+
+class ErasureOut(Schema):
+    person = fields.String(allow_none=True, metadata={
+        "description": "the pseudonym under which the erasure was recorded; null when this tenant never saw them"})
 
 
 class IdeaListQuery(_Strict):
@@ -172,21 +228,24 @@ class IdeaOut(Schema):
     title = fields.String(allow_none=True)
     body = fields.String(allow_none=True)
     language = fields.String()
-    author = fields.String()
+    author_name = fields.String(metadata={"description": "the name the author chose, or \"citizen\""})
     tags = fields.List(fields.String())
     location = fields.Nested(Location, allow_none=True)
     status = fields.String()
     feedback = fields.String()
     feedback_language = fields.String(allow_none=True)
-    decided_by = fields.String(allow_none=True)
     decided_at = fields.String(allow_none=True)
     hidden = fields.Boolean()
+    moderation_reason = fields.String(metadata={"description": "why a moderator last hid or restored it"})
     merged_into = fields.String(allow_none=True)
     merged_from = fields.List(fields.String())
     flag_count = fields.Integer()
     comment_count = fields.Integer()
-    votes_up = fields.Integer()
+    votes_up = fields.Integer(metadata={"description": "up reactions + paper votes + those of merged ideas"})
     votes_down = fields.Integer()
+    manual_up = fields.Integer(metadata={"description": "paper votes (up) entered for this idea"})
+    manual_down = fields.Integer()
+    trending_score = fields.Float(metadata={"description": "with sort=trending only"})
     submitted_at = fields.String()
     updated_at = fields.String()
     version = fields.Integer()
@@ -203,8 +262,12 @@ class CommentOut(Schema):
     parent_id = fields.String(allow_none=True)
     body = fields.String(allow_none=True)
     language = fields.String()
-    author = fields.String()
+    author_name = fields.String()
     hidden = fields.Boolean()
+    moderation_reason = fields.String()
+    flag_count = fields.Integer()
+    votes_up = fields.Integer()
+    votes_down = fields.Integer()
     created_at = fields.String()
     replies = fields.List(fields.Dict(), metadata={"description": "nested comments (same shape)"})
 
@@ -236,7 +299,14 @@ class CommandOut(Schema):
     project_id = fields.String()
     idea_id = fields.String()
     comment_id = fields.String()
+    parent_id = fields.String(allow_none=True)
     phase_id = fields.String()
+    phase_ids = fields.List(fields.String(), metadata={"description": "ids of the phases created with a project"})
+    survivor_id = fields.String()
+    status = fields.String()
+    target_type = fields.String()
+    target_id = fields.String()
+    action = fields.String()
     version = fields.Integer()
     position = fields.Integer(metadata={"description": "global store position of the last appended event"})
     events = fields.List(fields.String(), metadata={"description": "types of the appended events"})

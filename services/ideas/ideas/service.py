@@ -1,42 +1,45 @@
-"""The ideas nameko service: thin HTTP/RPC entrypoints over :class:`ideas.dependencies.Ideas`, and the store-driven
-subscription ``board`` that maintains the read models (``ideas.projections``).
+"""The ideas nameko service: thin HTTP entrypoints over :class:`ideas.application.Ideas`, one internal RPC method
+for the back-office bridge, and the store-driven subscription ``board`` that maintains the read models
+(``ideas.projections``).
 
-HTTP under ``/api/v1/tenants/<tenant>/``; bearer JWT (agora.auth). Reads of projects, idea lists, idea details,
-counts and similar ideas are public (anonymous allowed; a token, when sent, must be valid and for the tenant).
-Every command needs a token for the tenant; roles are checked by the domain (citizens submit and comment,
-moderators hide/restore, admins create projects/phases, change status and merge).
+HTTP under ``/api/v1/tenants/<tenant>/``; the route layer (agora.web) authenticates, enforces each route's
+``roles``, checks the tenant exists and loads the request before a handler runs. Reads of projects, idea lists,
+idea details, counts and similar ideas are public (anonymous allowed; a token, when sent, must be valid and for the
+tenant). Citizens and admins submit, edit and withdraw (their own ideas); citizens, moderators and admins comment
+and flag; moderators and admins see the moderation queue and hide, restore or dismiss; admins create projects and
+phases, change status, merge and erase people.
 """
 from __future__ import annotations
 
-from nameko.rpc import rpc
-
 from agora.errors import Forbidden
 from agora.nameko import MongoDep, subscribe
-from agora.web import (ObservableService, json_route, load_query, optional_principal, principal, read_json,
-                       openapi)
+from agora.rpc import InternalRpcMixin, internal_rpc
+from agora.tenants import registry_for
+from agora.web import ObservableService, json_route, openapi
 
 from ideas import projections, schemas
-from ideas.dependencies import IdeasApp
+from ideas.dependencies import IdeasApp, load as read_json_like
 
 T = "/api/v1/tenants/<tenant>"
-NOT_FOUND = {404: "unknown project, idea or comment"}
+NOT_FOUND = {404: "unknown tenant, project, idea or comment"}
 CONFLICT = {409: "not possible now (wrong phase, status or workflow step), with the reason"}
+SUBMITTERS = ["citizen", "admin"]
+PARTICIPANTS = ["citizen", "moderator", "admin"]
+MODERATORS = ["moderator", "admin"]
+ADMINS = ["admin"]
 
 
-def _actor(request, tenant):
-    return principal(request, tenant).as_actor()
-
-
-class IdeasService(ObservableService):
+class IdeasService(ObservableService, InternalRpcMixin):
     name = "ideas"
 
     app = IdeasApp()
     db = MongoDep()
 
     # ================================================================== projections
-    @subscribe("board", projections.SOURCES)
-    def on_event(self, event, session):
-        projections.apply(self.db, event, session)
+    @subscribe("board", projections.SOURCES, batched=True, collections=list(projections.COLLECTIONS),
+               layout=projections.LAYOUT)
+    def on_events(self, events, session):
+        projections.apply_batch(self.db, events, session)
 
     # ================================================================== HTTP: docs
     @json_route("GET", "/api/v1/openapi.json", summary="OpenAPI 3 document of this API", public=True, tags=["ops"])
@@ -47,205 +50,144 @@ class IdeasService(ObservableService):
     # ================================================================== HTTP: projects
     @json_route("POST", T + "/projects", summary="Create a project (admin), optionally with phases",
                 request_schema=schemas.ProjectCreateIn, response_schema=schemas.CommandOut, status=201,
-                auth_roles=["admin"], tags=["projects"])
-    def http_create_project(self, request, tenant):
-        return 201, self.app.create_project(tenant, read_json(request), _actor(request, tenant),
-                                            request.headers.get("Idempotency-Key"))
+                roles=ADMINS, tags=["projects"])
+    def http_create_project(self, request, tenant, caller, body):
+        return 201, self.app.create_project(tenant, caller, body)
 
     @json_route("GET", T + "/projects", summary="List the tenant's projects", response_schema=schemas.ProjectListOut,
                 public=True, tags=["projects"])
     def http_list_projects(self, request, tenant):
-        optional_principal(request, tenant)
-        return {"items": projections.list_projects(self.db, tenant)}
+        return {"items": projections.list_projects(self.app.db, tenant)}
 
     @json_route("GET", T + "/projects/<project_id>", summary="A project with its phases",
                 response_schema=schemas.ProjectOut, public=True, tags=["projects"], responses=NOT_FOUND)
     def http_get_project(self, request, tenant, project_id):
-        optional_principal(request, tenant)
-        return projections.get_project(self.db, tenant, project_id)
+        return projections.get_project(self.app.db, tenant, project_id)
 
     @json_route("POST", T + "/projects/<project_id>/phases", summary="Add a phase (admin)",
-                request_schema=schemas.PhaseIn, response_schema=schemas.CommandOut, status=201,
-                auth_roles=["admin"], tags=["projects"], responses={**NOT_FOUND, **CONFLICT})
-    def http_add_phase(self, request, tenant, project_id):
-        return 201, self.app.add_phase(tenant, project_id, read_json(request), _actor(request, tenant),
-                                       request.headers.get("Idempotency-Key"))
+                request_schema=schemas.PhaseIn, response_schema=schemas.CommandOut, status=201, roles=ADMINS,
+                tags=["projects"], responses={**NOT_FOUND, **CONFLICT})
+    def http_add_phase(self, request, tenant, project_id, caller, body):
+        return 201, self.app.add_phase(tenant, caller, project_id, body)
 
     @json_route("PATCH", T + "/projects/<project_id>/phases/<phase_id>", summary="Change a phase (admin)",
-                request_schema=schemas.PhaseChangeIn, response_schema=schemas.CommandOut, auth_roles=["admin"],
+                request_schema=schemas.PhaseChangeIn, response_schema=schemas.CommandOut, roles=ADMINS,
                 tags=["projects"], responses=NOT_FOUND)
-    def http_change_phase(self, request, tenant, project_id, phase_id):
-        return self.app.change_phase(tenant, project_id, phase_id, read_json(request), _actor(request, tenant),
-                                     request.headers.get("Idempotency-Key"))
+    def http_change_phase(self, request, tenant, project_id, phase_id, caller, body):
+        return self.app.change_phase(tenant, caller, project_id, phase_id, body)
 
     # ================================================================== HTTP: ideas
     @json_route("POST", T + "/ideas", summary="Submit an idea (while an ideation phase is open); returns similar ideas",
                 request_schema=schemas.IdeaSubmitIn, response_schema=schemas.SubmitOut, status=201,
-                auth_roles=["citizen", "admin"], tags=["ideas"], responses={**NOT_FOUND, **CONFLICT})
-    def http_submit_idea(self, request, tenant):
-        return 201, self.app.submit_idea(tenant, read_json(request), _actor(request, tenant),
-                                         request.headers.get("Idempotency-Key"))
+                roles=SUBMITTERS, tags=["ideas"], responses={**NOT_FOUND, **CONFLICT})
+    def http_submit_idea(self, request, tenant, caller, body):
+        return 201, self.app.submit_idea(tenant, caller, body)
 
     @json_route("GET", T + "/ideas", summary="List ideas (filters, sort new | most_voted | trending, cursor pages)",
                 query_schema=schemas.IdeaListQuery, response_schema=schemas.IdeaListOut, public=True,
-                tags=["ideas"])
-    def http_list_ideas(self, request, tenant):
-        who = optional_principal(request, tenant)
-        q = load_query(request, schemas.IdeaListQuery)
-        if q.get("include_hidden") and not (who and who.has_any(["moderator", "admin"])):
+                tags=["ideas"], responses={400: "invalid cursor", 403: "include_hidden is for moderators"})
+    def http_list_ideas(self, request, tenant, caller, query):
+        if query.get("include_hidden") and not (caller and caller.is_staff):
             raise Forbidden("include_hidden is for moderators and admins")
-        return projections.list_ideas(self.db, tenant, **q)
+        return projections.list_ideas(self.app.db, tenant, **query)
 
     @json_route("GET", T + "/ideas/counts", summary="Number of ideas per status", query_schema=schemas.CountsQuery,
                 response_schema=schemas.CountsOut, public=True, tags=["ideas"])
-    def http_counts(self, request, tenant):
-        optional_principal(request, tenant)
-        q = load_query(request, schemas.CountsQuery)
-        return projections.count_by_status(self.db, tenant, q.get("project_id"))
+    def http_counts(self, request, tenant, query):
+        return projections.count_by_status(self.app.db, tenant, query.get("project_id"))
 
     @json_route("GET", T + "/ideas/similar", summary="Up to `limit` ideas similar to a text (TF-IDF cosine)",
                 query_schema=schemas.SimilarQuery, response_schema=schemas.SimilarListOut, public=True,
                 tags=["ideas"])
-    def http_similar(self, request, tenant):
-        optional_principal(request, tenant)
-        q = load_query(request, schemas.SimilarQuery)
-        return {"items": self.app.similar(tenant, q.get("project_id"), q["text"], q.get("language"), q["limit"])}
+    def http_similar(self, request, tenant, query):
+        return {"items": self.app.similar(tenant, query.get("project_id"), query["text"], query.get("language"),
+                                          query["limit"])}
 
     @json_route("GET", T + "/ideas/<idea_id>", summary="An idea with its comment tree",
                 response_schema=schemas.IdeaDetailOut, public=True, tags=["ideas"], responses=NOT_FOUND)
-    def http_get_idea(self, request, tenant, idea_id):
-        who = optional_principal(request, tenant)
-        return projections.idea_detail(self.db, tenant, idea_id,
-                                       moderator=bool(who and who.has_any(["moderator", "admin"])))
+    def http_get_idea(self, request, tenant, idea_id, caller):
+        return self.app.idea_detail(tenant, caller, idea_id)
 
     @json_route("PATCH", T + "/ideas/<idea_id>", summary="Edit an idea (its author, before review)",
-                request_schema=schemas.IdeaEditIn, response_schema=schemas.CommandOut, tags=["ideas"],
-                responses={**NOT_FOUND, **CONFLICT})
-    def http_edit_idea(self, request, tenant, idea_id):
-        return self.app.edit_idea(tenant, idea_id, read_json(request), _actor(request, tenant),
-                                  request.headers.get("Idempotency-Key"))
+                request_schema=schemas.IdeaEditIn, response_schema=schemas.CommandOut, roles=SUBMITTERS,
+                tags=["ideas"], responses={**NOT_FOUND, **CONFLICT})
+    def http_edit_idea(self, request, tenant, idea_id, caller, body):
+        return self.app.edit_idea(tenant, caller, idea_id, body)
 
     @json_route("POST", T + "/ideas/<idea_id>/withdraw", summary="Withdraw an idea (its author)",
-                request_schema=schemas.WithdrawIn, response_schema=schemas.CommandOut, tags=["ideas"],
-                responses={**NOT_FOUND, **CONFLICT})
-    def http_withdraw(self, request, tenant, idea_id):
-        return self.app.withdraw_idea(tenant, idea_id, read_json(request), _actor(request, tenant),
-                                      request.headers.get("Idempotency-Key"))
+                request_schema=schemas.WithdrawIn, response_schema=schemas.CommandOut, roles=SUBMITTERS,
+                tags=["ideas"], responses={**NOT_FOUND, **CONFLICT})
+    def http_withdraw(self, request, tenant, idea_id, caller, body):
+        return self.app.withdraw_idea(tenant, caller, idea_id, body)
 
     @json_route("POST", T + "/ideas/<idea_id>/status", summary="Change an idea's status with official feedback (admin)",
-                request_schema=schemas.StatusChangeIn, response_schema=schemas.CommandOut, auth_roles=["admin"],
+                request_schema=schemas.StatusChangeIn, response_schema=schemas.CommandOut, roles=ADMINS,
                 tags=["ideas"], responses={**NOT_FOUND, **CONFLICT})
-    def http_change_status(self, request, tenant, idea_id):
-        who = _actor(request, tenant)
-        body = read_json(request, schemas.StatusChangeIn)
-        return self.app.change_status(tenant, idea_id, body["status"], body["feedback"], who,
-                                      body.get("feedback_language"), request.headers.get("Idempotency-Key"))
+    def http_change_status(self, request, tenant, idea_id, caller, body):
+        return self.app.decide_status(tenant, caller, idea_id, body)
 
     @json_route("POST", T + "/ideas/<idea_id>/merge", summary="Merge a duplicate into a surviving idea (admin)",
-                request_schema=schemas.MergeIn, response_schema=schemas.CommandOut, auth_roles=["admin"],
+                request_schema=schemas.MergeIn, response_schema=schemas.CommandOut, roles=ADMINS,
                 tags=["ideas"], responses={**NOT_FOUND, **CONFLICT})
-    def http_merge(self, request, tenant, idea_id):
-        return self.app.merge_ideas(tenant, idea_id, read_json(request), _actor(request, tenant),
-                                    request.headers.get("Idempotency-Key"))
+    def http_merge(self, request, tenant, idea_id, caller, body):
+        return self.app.merge_ideas(tenant, caller, idea_id, body)
 
     @json_route("POST", T + "/ideas/<idea_id>/comments", summary="Comment on an idea or reply to a comment",
                 request_schema=schemas.CommentIn, response_schema=schemas.CommandOut, status=201,
-                auth_roles=["citizen", "moderator", "admin"], tags=["comments"], responses={**NOT_FOUND, **CONFLICT})
-    def http_comment(self, request, tenant, idea_id):
-        return 201, self.app.comment(tenant, idea_id, read_json(request), _actor(request, tenant),
-                                     request.headers.get("Idempotency-Key"))
+                roles=PARTICIPANTS, tags=["comments"], responses={**NOT_FOUND, **CONFLICT})
+    def http_comment(self, request, tenant, idea_id, caller, body):
+        return 201, self.app.comment(tenant, caller, idea_id, body)
 
     # ================================================================== HTTP: moderation
     @json_route("POST", T + "/ideas/<idea_id>/flag", summary="Flag an idea for moderation",
                 request_schema=schemas.FlagIn, response_schema=schemas.CommandOut, status=201,
-                auth_roles=["citizen", "moderator", "admin"], tags=["moderation"], responses={**NOT_FOUND, **CONFLICT})
-    def http_flag_idea(self, request, tenant, idea_id):
-        return 201, self.app.flag(tenant, "idea", idea_id, read_json(request), _actor(request, tenant),
-                                  request.headers.get("Idempotency-Key"))
+                roles=PARTICIPANTS, tags=["moderation"], responses={**NOT_FOUND, **CONFLICT})
+    def http_flag_idea(self, request, tenant, idea_id, caller, body):
+        return 201, self.app.flag(tenant, caller, "idea", idea_id, body)
 
     @json_route("POST", T + "/comments/<comment_id>/flag", summary="Flag a comment for moderation",
                 request_schema=schemas.FlagIn, response_schema=schemas.CommandOut, status=201,
-                auth_roles=["citizen", "moderator", "admin"], tags=["moderation"], responses={**NOT_FOUND, **CONFLICT})
-    def http_flag_comment(self, request, tenant, comment_id):
-        return 201, self.app.flag(tenant, "comment", comment_id, read_json(request), _actor(request, tenant),
-                                  request.headers.get("Idempotency-Key"))
+                roles=PARTICIPANTS, tags=["moderation"], responses={**NOT_FOUND, **CONFLICT})
+    def http_flag_comment(self, request, tenant, comment_id, caller, body):
+        return 201, self.app.flag(tenant, caller, "comment", comment_id, body)
 
-    @json_route("POST", T + "/ideas/<idea_id>/moderation", summary="Hide or restore an idea, with a reason",
-                request_schema=schemas.ModerationIn, response_schema=schemas.CommandOut,
-                auth_roles=["moderator", "admin"], tags=["moderation"], responses={**NOT_FOUND, **CONFLICT})
-    def http_moderate_idea(self, request, tenant, idea_id):
-        return self.app.moderate(tenant, "idea", idea_id, read_json(request), _actor(request, tenant),
-                                 request.headers.get("Idempotency-Key"))
+    @json_route("GET", T + "/moderation/queue",
+                summary="What needs a moderator: flagged ideas and comments with their flag counts and reasons, "
+                        "newest flag first (per project with ?project_id=)",
+                query_schema=schemas.QueueQuery, response_schema=schemas.QueueOut, roles=MODERATORS,
+                tags=["moderation"], responses={400: "invalid cursor"})
+    def http_moderation_queue(self, request, tenant, query):
+        return projections.moderation_queue(self.app.db, tenant, **query)
 
-    @json_route("POST", T + "/comments/<comment_id>/moderation", summary="Hide or restore a comment, with a reason",
-                request_schema=schemas.ModerationIn, response_schema=schemas.CommandOut,
-                auth_roles=["moderator", "admin"], tags=["moderation"], responses={**NOT_FOUND, **CONFLICT})
-    def http_moderate_comment(self, request, tenant, comment_id):
-        return self.app.moderate(tenant, "comment", comment_id, read_json(request), _actor(request, tenant),
-                                 request.headers.get("Idempotency-Key"))
+    @json_route("POST", T + "/ideas/<idea_id>/moderation", summary="Hide or restore an idea, or dismiss its flags",
+                request_schema=schemas.ModerationIn, response_schema=schemas.CommandOut, roles=MODERATORS,
+                tags=["moderation"], responses={**NOT_FOUND, **CONFLICT})
+    def http_moderate_idea(self, request, tenant, idea_id, caller, body):
+        return self.app.moderate(tenant, caller, "idea", idea_id, body)
 
-    # ================================================================== RPC (same rules; actor = {sub, roles})
-    @rpc
-    def create_project(self, tenant, title, actor, description="", language=None, phases=None, workflow=None,
-                       command_id=None):
-        body = {"title": title, "description": description, "language": language, "phases": phases or [],
-                "workflow": workflow}
-        return self.app.create_project(tenant, body, actor, command_id)
+    @json_route("POST", T + "/comments/<comment_id>/moderation",
+                summary="Hide or restore a comment, or dismiss its flags", request_schema=schemas.ModerationIn,
+                response_schema=schemas.CommandOut, roles=MODERATORS, tags=["moderation"],
+                responses={**NOT_FOUND, **CONFLICT})
+    def http_moderate_comment(self, request, tenant, comment_id, caller, body):
+        return self.app.moderate(tenant, caller, "comment", comment_id, body)
 
-    @rpc
-    def add_phase(self, tenant, project_id, kind, start, end, actor, title="", command_id=None):
-        return self.app.add_phase(tenant, project_id, {"kind": kind, "start": start, "end": end, "title": title},
-                                  actor, command_id)
+    # ================================================================== HTTP: personal data
+    @json_route("POST", T + "/erasures",
+                summary="Erase a person (admin): their key and pseudonym are destroyed, every read model drops "
+                        "their identifiers and demographics; counts stay",
+                request_schema=schemas.ErasureIn, response_schema=schemas.ErasureOut, status=202, roles=ADMINS,
+                tags=["privacy"])
+    def http_erase(self, request, tenant, caller, body):
+        return 202, self.app.erase(tenant, caller, body)
 
-    @rpc
-    def change_phase(self, tenant, project_id, phase_id, changes, actor, command_id=None):
-        return self.app.change_phase(tenant, project_id, phase_id, changes, actor, command_id)
-
-    @rpc
-    def submit_idea(self, tenant, idea, actor, command_id=None):
-        """``idea``: {project_id, title, body, language?, tags?, location?, demographics?}."""
-        return self.app.submit_idea(tenant, idea, actor, command_id)
-
-    @rpc
-    def edit_idea(self, tenant, idea_id, changes, actor, command_id=None):
-        return self.app.edit_idea(tenant, idea_id, changes, actor, command_id)
-
-    @rpc
-    def withdraw_idea(self, tenant, idea_id, actor, reason="", command_id=None):
-        return self.app.withdraw_idea(tenant, idea_id, {"reason": reason}, actor, command_id)
-
-    @rpc
-    def change_status(self, tenant, idea_id, status, feedback, actor, feedback_language=None, command_id=None):
-        """What the back-office bridge calls for inbound decisions (actor = {"sub": ..., "roles": ["admin"]})."""
-        return self.app.change_status(tenant, idea_id, status, feedback, actor, feedback_language, command_id)
-
-    @rpc
-    def merge_ideas(self, tenant, idea_id, into, actor, reason="", command_id=None):
-        return self.app.merge_ideas(tenant, idea_id, {"into": into, "reason": reason}, actor, command_id)
-
-    @rpc
-    def comment(self, tenant, idea_id, body, actor, parent_id=None, language=None, command_id=None):
-        return self.app.comment(tenant, idea_id, {"body": body, "parent_id": parent_id, "language": language},
-                                actor, command_id)
-
-    @rpc
-    def flag(self, tenant, target_type, target_id, actor, reason="", command_id=None):
-        return self.app.flag(tenant, target_type, target_id, {"reason": reason}, actor, command_id)
-
-    @rpc
-    def moderate(self, tenant, target_type, target_id, action, reason, actor, command_id=None):
-        return self.app.moderate(tenant, target_type, target_id, {"action": action, "reason": reason}, actor,
-                                 command_id)
-
-    @rpc
-    def get_idea(self, tenant, idea_id):
-        return projections.idea_detail(self.db, tenant, idea_id)
-
-    @rpc
-    def list_ideas(self, tenant, **filters):
-        from ideas.dependencies import load
-        return projections.list_ideas(self.db, tenant, **load(schemas.IdeaListQuery, filters))
-
-    @rpc
-    def similar_ideas(self, tenant, text, project_id=None, language=None, limit=5):
-        return self.app.similar(tenant, project_id, text, language, limit)
+    # ================================================================== internal RPC (service identities only)
+    @internal_rpc("ideas.change_status")
+    def change_status_from_decision(self, caller, tenant, idea_id, status, feedback, feedback_language=None):
+        """A back-office decision, from the bridge acting as itself (``ServiceRpc("ideas",
+        permissions=["ideas.change_status"])``). Idempotent per decision content."""
+        registry_for(self.app.store).get(tenant)               # unknown tenant → NotFound
+        body = read_json_like(schemas.StatusChangeIn, {"status": status, "feedback": feedback or "",
+                                                       "feedback_language": feedback_language})
+        return self.app.change_status_from_decision(caller, tenant, idea_id, body["status"], body["feedback"],
+                                                    body.get("feedback_language"))

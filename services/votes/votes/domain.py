@@ -1,13 +1,17 @@
-"""Votes domain: pure rules, no I/O (no nameko, pymongo or pika).
+"""Votes domain: pure rules, no I/O (no nameko, pymongo or pika). Commands return :class:`agora.events.NewEvent`.
 
 * :class:`VotingSettings` / :class:`Phase` — what a phase allows (CitizenLab ``reacting_enabled``,
   ``reacting_dislike_enabled``, ``reacting_like_limited_max``, ``reacting_threshold``, ``expire_days_limit``;
   Decidim ``threshold_per_proposal``).
-* :class:`CitizenReactions` — the aggregate of one citizen's reactions within one project (stream
-  ``reactions-{project}-{citizen}``). One stream per citizen+project makes both invariants hold under concurrency
-  with the store's expected-version check: one reaction per citizen per target, and at most N per phase.
-* :class:`Tallies` — the tally projection's rules, written against a small state interface so that the live
-  MongoDB projection, a rebuild and the ``as_at`` replay run exactly the same code.
+* :class:`Target` — what a reaction is on, as the context projection knows it (merges followed to the survivor).
+* :class:`CitizenReactions` — the aggregate of one person's reactions within one project (stream
+  ``reactions-{project}-{voter}``, voter = the person's pseudonym). One stream per person and project makes both
+  invariants hold under concurrency with the store's expected-version check: one reaction per person per target,
+  and at most N per phase.
+* :func:`manual_votes`, :func:`configure_voting`, :func:`proposal_outcome` — paper votes, a phase's settings, a
+  proposal's outcome (threshold reached or expired).
+
+The tally rules (a projection's rules, pure too) are in :mod:`votes.tallies`.
 """
 from __future__ import annotations
 
@@ -15,11 +19,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Iterable
 
-from agora.errors import Conflict, ValidationFailed
+from agora.errors import Conflict
+from agora.events import NewEvent
+from agora.events.votes import PERSONAL_FIELDS
 
 UP, DOWN = 1, -1
 IDEA, COMMENT = "idea", "comment"
-TARGET_TYPES = (IDEA, COMMENT)
 
 REACTION_CAST = "ReactionCast"
 REACTION_CHANGED = "ReactionChanged"
@@ -29,25 +34,14 @@ MANUAL_VOTES_SET = "ManualVotesSet"
 PHASE_VOTING_CONFIGURED = "PhaseVotingConfigured"
 THRESHOLD_REACHED = "ThresholdReached"
 EXPIRED = "Expired"
-VOTER_PROFILE_RECORDED = "VoterProfileRecorded"
-
-AGE_BANDS = ("0-20", "20-40", "40-60", "60-80", "80+")
-UNKNOWN = "unknown"
-SEGMENT_KINDS = ("age", "gender", "district")
 
 
-# ----------------------------------------------------------------------------------------------- time helpers
+# ----------------------------------------------------------------------------------------------- time
 def parse_time(value) -> datetime | None:
-    """ISO 8601 string (``Z`` or offset; naive = UTC) or datetime → aware UTC datetime; None stays None."""
+    """ISO 8601 (``datetime.fromisoformat``; naive = UTC) or datetime → aware UTC datetime; None/"" → None."""
     if value is None or value == "":
         return None
-    if isinstance(value, datetime):
-        dt = value
-    else:
-        text = str(value).strip()
-        if text.endswith("Z") or text.endswith("z"):
-            text = text[:-1] + "+00:00"
-        dt = datetime.fromisoformat(text)
+    dt = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).strip())
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     return dt.astimezone(timezone.utc)
@@ -59,16 +53,6 @@ def iso(dt: datetime | None) -> str | None:
     return dt.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def age_band(birth_year, on: datetime | None) -> str:
-    """Age band 0-20/20-40/40-60/60-80/80+ (lower bound inclusive) of someone born in ``birth_year`` at ``on``."""
-    if birth_year is None or on is None:
-        return UNKNOWN
-    age = on.year - int(birth_year)
-    if age < 0:
-        return UNKNOWN
-    return AGE_BANDS[min(age // 20, len(AGE_BANDS) - 1)]
-
-
 # ----------------------------------------------------------------------------------------------- settings
 @dataclass(frozen=True)
 class VotingSettings:
@@ -76,20 +60,14 @@ class VotingSettings:
     submitted in the phase into proposals that reach a support threshold or expire."""
     enabled: bool = True            # reacting_enabled
     downvoting: bool = True         # False: up only (CitizenLab reacting_dislike_enabled)
-    max_up: int | None = None       # reacting_like_limited_max (per citizen per phase)
+    max_up: int | None = None       # reacting_like_limited_max (per person per phase)
     max_down: int | None = None     # reacting_dislike_limited_max
     threshold: int | None = None    # reacting_threshold / Decidim threshold_per_proposal
     expire_days: float | None = None  # expire_days_limit
     comment_likes: bool = True
 
     KEYS = ("enabled", "downvoting", "max_up", "max_down", "threshold", "expire_days", "comment_likes")
-
-    @classmethod
-    def from_dict(cls, data: dict | None) -> "VotingSettings":
-        data = data or {}
-        return cls(**{k: data[k] for k in cls.KEYS if k in data and (data[k] is not None or k in
-                                                                     ("max_up", "max_down", "threshold",
-                                                                      "expire_days"))})
+    FLAGS = ("enabled", "downvoting", "comment_likes")
 
     def overridden(self, overrides: dict | None) -> "VotingSettings":
         """These settings with the keys present in ``overrides`` replaced (an explicit None clears a limit)."""
@@ -97,19 +75,20 @@ class VotingSettings:
             return self
         current = self.to_dict()
         for k in self.KEYS:
-            if k in overrides:
-                v = overrides[k]
-                if v is None and k in ("enabled", "downvoting", "comment_likes"):
-                    continue
-                current[k] = v
+            if k in overrides and not (overrides[k] is None and k in self.FLAGS):
+                current[k] = overrides[k]
         return VotingSettings(**current)
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.KEYS}
 
-    @property
-    def is_proposal(self) -> bool:
-        return self.threshold is not None
+
+def default_settings(kind: str) -> VotingSettings:
+    """Defaults per phase kind before any PhaseVotingConfigured: ideation and voting phases take up and down
+    reactions without limit; budgeting phases take none (the budgets service runs those ballots)."""
+    if kind == "budgeting":
+        return VotingSettings(enabled=False, comment_likes=True)
+    return VotingSettings()
 
 
 @dataclass(frozen=True)
@@ -125,10 +104,9 @@ class Phase:
         return (self.start is None or self.start <= now) and (self.end is None or now < self.end)
 
 
-def open_phase(phases: Iterable[Phase], now: datetime, among: Iterable[str] | None = None) -> Phase | None:
-    """The phase open at ``now`` (restricted to the ids in ``among`` when given); the latest-starting wins."""
-    allowed = set(among) if among else None
-    candidates = [p for p in phases if p.is_open(now) and (allowed is None or p.id in allowed)]
+def open_phase(phases: Iterable[Phase], now: datetime) -> Phase | None:
+    """The phase open at ``now``; the latest-starting wins."""
+    candidates = [p for p in phases if p.is_open(now)]
     if not candidates:
         return None
     return max(candidates, key=lambda p: (p.start or datetime.min.replace(tzinfo=timezone.utc), p.id))
@@ -140,17 +118,9 @@ def proposal_deadline(submitted_at: datetime | None, settings: VotingSettings) -
     return submitted_at + timedelta(days=float(settings.expire_days))
 
 
-# ----------------------------------------------------------------------------------------------- aggregate
-@dataclass
-class Reaction:
-    target_type: str
-    target_id: str
-    value: int
-    phase_id: str
-
-
-def reactions_stream(project_id: str, citizen: str) -> str:
-    return f"reactions-{project_id}-{citizen}"
+# ----------------------------------------------------------------------------------------------- streams
+def reactions_stream(project_id: str, voter: str) -> str:
+    return f"reactions-{project_id}-{voter}"
 
 
 def proposal_stream(idea_id: str) -> str:
@@ -165,41 +135,72 @@ def phase_voting_stream(phase_id: str) -> str:
     return f"phase-voting-{phase_id}"
 
 
-def clean_personal(personal: dict | None) -> dict:
-    personal = personal or {}
-    return {"birth_year": personal.get("birth_year"), "gender": personal.get("gender"),
-            "district": personal.get("district")}
+def voter_personal(personal: dict | None) -> dict | None:
+    """The demographics a vote carries: the self-declared fields given with it (consent was checked by the request
+    schema), or None when none was given."""
+    if not personal:
+        return None
+    out = {k: personal.get(k) for k in PERSONAL_FIELDS}
+    return out if any(v is not None for v in out.values()) else None
+
+
+# ----------------------------------------------------------------------------------------------- aggregate
+@dataclass(frozen=True)
+class Target:
+    """What a reaction is on. ``counted_for`` is the target id the reaction counts for (an idea merged into another
+    counts for the survivor); ``aliases`` are the ideas merged into it; status and proposal status are the idea's."""
+    target_type: str
+    target_id: str
+    counted_for: str
+    idea_id: str
+    project_id: str
+    status: str = "published"
+    proposal_status: str | None = None
+    aliases: tuple = ()
+
+
+@dataclass(frozen=True)
+class Reaction:
+    target_type: str
+    target_id: str
+    value: int
+    phase_id: str
 
 
 class CitizenReactions:
-    """One citizen's reactions in one project, rebuilt from stream ``reactions-{project}-{citizen}``."""
+    """One person's reactions in one project, rebuilt from stream ``reactions-{project}-{voter}``. Never mutated
+    after it is built: :meth:`evolved` returns a new aggregate (the command runner caches aggregates)."""
 
-    def __init__(self, project_id: str, citizen: str):
+    def __init__(self, project_id: str, voter: str, reactions: dict | None = None):
         self.project_id = project_id
-        self.citizen = citizen
-        self.reactions: dict[tuple[str, str], Reaction] = {}
-        self.version = 0
+        self.voter = voter
+        self.reactions: dict[tuple[str, str], Reaction] = reactions or {}
 
     @classmethod
-    def replay(cls, project_id: str, citizen: str, events: Iterable) -> "CitizenReactions":
-        agg = cls(project_id, citizen)
+    def replay(cls, project_id: str, voter: str, events: Iterable) -> "CitizenReactions":
+        agg = cls(project_id, voter)
         for ev in events:
-            agg.apply(ev.type, ev.data)
+            agg._apply(ev.type, ev.data)
         return agg
 
-    def apply(self, etype: str, data: dict) -> None:
+    def evolved(self, new: Iterable[NewEvent]) -> "CitizenReactions":
+        out = CitizenReactions(self.project_id, self.voter, dict(self.reactions))
+        for ev in new:
+            out._apply(ev.type, ev.data)
+        return out
+
+    def _apply(self, etype: str, data: dict) -> None:
         key = (data["target_type"], data["target_id"])
         if etype in (REACTION_CAST, REACTION_CHANGED):
             self.reactions[key] = Reaction(data["target_type"], data["target_id"], int(data["value"]),
                                            data["phase_id"])
         elif etype == REACTION_RETRACTED:
             self.reactions.pop(key, None)
-        self.version += 1
 
-    def current(self, target_type: str, target_id: str, aliases: Iterable[str] = ()) -> Reaction | None:
-        """The citizen's reaction on the target, or on an idea merged into it (votes follow the survivor)."""
-        for tid in (target_id, *aliases):
-            r = self.reactions.get((target_type, tid))
+    def current(self, target: Target) -> Reaction | None:
+        """The reaction on the target, or on an idea merged into it (votes follow the survivor)."""
+        for tid in (target.counted_for, *target.aliases):
+            r = self.reactions.get((target.target_type, tid))
             if r is not None:
                 return r
         return None
@@ -209,310 +210,101 @@ class CitizenReactions:
                    if r.target_type == IDEA and r.phase_id == phase_id and r.value == value)
 
     # ------------------------------------------------------------ commands
-    def react(self, *, target_type: str, target_id: str, idea_id: str, phase: Phase, value: int, personal: dict,
-              aliases: Iterable[str] = ()) -> list[tuple[str, dict]]:
-        """Cast or change a reaction; [] when the same reaction is already there (idempotent)."""
-        if target_type not in TARGET_TYPES:
-            raise ValidationFailed({"target_type": [f"must be one of {', '.join(TARGET_TYPES)}"]})
-        if value not in (UP, DOWN):
-            raise ValidationFailed({"value": ["must be 1 (up) or -1 (down)"]})
+    def react(self, target: Target, phase: Phase | None, value: int, personal: dict | None) -> NewEvent | None:
+        """Cast or change a reaction; None when the same reaction is there already (idempotent)."""
+        _check_open(target, phase)
         s = phase.settings
-        if target_type == COMMENT:
-            if value != UP:
-                raise ValidationFailed({"value": ["comments only take likes (1)"]})
+        if target.target_type == COMMENT:
             if not s.comment_likes:
                 raise Conflict(f"liking comments is disabled in phase {phase.id}", reason="comment_likes_disabled")
         else:
+            if target.proposal_status == "expired":
+                raise Conflict(f"proposal {target.idea_id} has expired", reason="proposal_expired")
             if not s.enabled:
                 raise Conflict(f"reacting is disabled in phase {phase.id}", reason="reacting_disabled")
             if value == DOWN and not s.downvoting:
                 raise Conflict(f"phase {phase.id} accepts up votes only", reason="downvoting_disabled")
-        existing = self.current(target_type, target_id, aliases)
+        existing = self.current(target)
         if existing is not None and existing.value == value:
-            return []
-        if target_type == IDEA:
+            return None
+        if target.target_type == IDEA:
             limit = s.max_up if value == UP else s.max_down
             if limit is not None:
                 used = self.used(phase.id, value)
                 if used >= limit:
-                    raise Conflict(f"limit of {limit} {'up' if value == UP else 'down'} votes per citizen "
-                                   f"reached in phase {phase.id}", reason="limit_reached", limit=limit,
-                                   used=used)
-        base = {"target_type": target_type, "idea_id": idea_id, "project_id": self.project_id,
-                "phase_id": phase.id, "voter": self.citizen, "value": value,
-                "personal": clean_personal(personal)}
+                    raise Conflict(f"limit of {limit} {'up' if value == UP else 'down'} votes per person "
+                                   f"reached in phase {phase.id}", reason="limit_reached", limit=limit, used=used)
+        data = self._data(target, phase, value, personal)
         if existing is None:
-            return [(REACTION_CAST, dict(base, target_id=target_id, previous=0))]
-        return [(REACTION_CHANGED, dict(base, target_id=existing.target_id, previous=existing.value))]
+            return NewEvent(REACTION_CAST, dict(data, target_id=target.counted_for, previous=0))
+        return NewEvent(REACTION_CHANGED, dict(data, target_id=existing.target_id, previous=existing.value))
 
-    def retract(self, *, target_type: str, target_id: str, idea_id: str, phase: Phase, personal: dict,
-                aliases: Iterable[str] = ()) -> list[tuple[str, dict]]:
-        """Withdraw the reaction; [] when there is none (idempotent)."""
-        existing = self.current(target_type, target_id, aliases)
+    def retract(self, target: Target, phase: Phase | None) -> NewEvent | None:
+        """Withdraw the reaction; None when there is none (idempotent)."""
+        _check_open(target, phase, withdrawn_ok=True)
+        existing = self.current(target)
         if existing is None:
-            return []
-        if target_type == IDEA and not phase.settings.enabled:
+            return None
+        if target.target_type == IDEA and not phase.settings.enabled:
             raise Conflict(f"reacting is disabled in phase {phase.id}", reason="reacting_disabled")
-        return [(REACTION_RETRACTED, {"target_type": target_type, "target_id": existing.target_id,
-                                      "idea_id": idea_id, "project_id": self.project_id, "phase_id": phase.id,
-                                      "voter": self.citizen, "value": 0, "previous": existing.value,
-                                      "personal": clean_personal(personal)})]
+        return NewEvent(REACTION_RETRACTED, dict(self._data(target, phase, 0, None), target_id=existing.target_id,
+                                                 previous=existing.value))
+
+    def _data(self, target: Target, phase: Phase, value: int, personal: dict | None) -> dict:
+        return {"target_type": target.target_type, "idea_id": target.idea_id, "project_id": self.project_id,
+                "phase_id": phase.id, "voter": self.voter, "value": value, "personal": voter_personal(personal)}
 
 
-def manual_votes(*, idea_id: str, project_id: str, phase_id: str | None, up: int, down: int, reason: str,
-                 by: str, previous: dict | None) -> list[tuple[str, dict]]:
+def _check_open(target: Target, phase: Phase | None, withdrawn_ok: bool = False) -> None:
+    if target.status == "withdrawn" and not withdrawn_ok:
+        raise Conflict(f"idea {target.idea_id} was withdrawn", reason="idea_withdrawn")
+    if phase is None:
+        raise Conflict(f"no phase of project {target.project_id} is open for votes now", reason="phase_closed")
+
+
+# ----------------------------------------------------------------------------------------------- paper votes
+def manual_votes(target: Target, phase: Phase | None, up: int, down: int, reason: str, by: str,
+                 previous: dict | None) -> NewEvent | None:
     """Set the paper/offline counts of an idea (absolute values; the previous ones are kept for the audit)."""
-    errors = {}
-    if not isinstance(up, int) or up < 0:
-        errors["up"] = ["must be an integer ≥ 0"]
-    if not isinstance(down, int) or down < 0:
-        errors["down"] = ["must be an integer ≥ 0"]
-    if not reason or not str(reason).strip():
-        errors["reason"] = ["an audit reason is required"]
-    if errors:
-        raise ValidationFailed(errors)
+    if target.counted_for != target.target_id:
+        raise Conflict(f"idea {target.target_id} was merged into {target.counted_for}: record paper votes there",
+                       reason="idea_merged", survivor_id=target.counted_for)
     previous = previous or {"up": 0, "down": 0}
-    if previous.get("up", 0) == up and previous.get("down", 0) == down:
-        return []
-    return [(MANUAL_VOTES_SET, {"idea_id": idea_id, "project_id": project_id, "phase_id": phase_id, "up": up,
-                                "down": down, "previous_up": previous.get("up", 0),
-                                "previous_down": previous.get("down", 0), "reason": str(reason).strip(),
-                                "by": by})]
+    if previous["up"] == up and previous["down"] == down:
+        return None
+    return NewEvent(MANUAL_VOTES_SET, {"idea_id": target.idea_id, "project_id": target.project_id,
+                                       "phase_id": phase.id if phase else None, "up": up, "down": down,
+                                       "previous_up": previous["up"], "previous_down": previous["down"],
+                                       "reason": reason.strip(), "by": by})
 
 
-# ----------------------------------------------------------------------------------------------- tallies
-def empty_tally(target_type: str, target_id: str) -> dict:
-    return {"target_type": target_type, "target_id": target_id, "up": 0, "down": 0, "manual_up": 0,
-            "manual_down": 0, "segments": {k: {} for k in SEGMENT_KINDS}, "merged_into": None,
-            "proposal": None, "last_position": 0, "last_time": None}
+def manual_counts(events) -> dict | None:
+    """The paper counts an idea's ``manual-*`` stream stands at (None: never set)."""
+    return {"up": events[-1].data["up"], "down": events[-1].data["down"]} if events else None
 
 
-def tally_view(t: dict) -> dict:
-    """Public shape of a tally document."""
-    total_up = t["up"] + t["manual_up"]
-    total_down = t["down"] + t["manual_down"]
-    return {"target_type": t["target_type"], "target_id": t["target_id"], "up": t["up"], "down": t["down"],
-            "manual": {"up": t["manual_up"], "down": t["manual_down"]},
-            "total": {"up": total_up, "down": total_down, "votes": total_up + total_down,
-                      "net": total_up - total_down},
-            "segments": {k: {seg: dict(v) for seg, v in sorted(t["segments"].get(k, {}).items())}
-                         for k in SEGMENT_KINDS},
-            "merged_into": t.get("merged_into"), "proposal": t.get("proposal"),
-            "last_position": t.get("last_position", 0), "last_time": t.get("last_time")}
+# ----------------------------------------------------------------------------------------------- phase settings
+def configure_voting(project_id: str, phase_id: str, settings: dict, by: str) -> NewEvent:
+    data = {k: settings.get(k) for k in VotingSettings.KEYS}
+    data.update(project_id=project_id, phase_id=phase_id, by=by)
+    return NewEvent(PHASE_VOTING_CONFIGURED, data)
 
 
-def _segments_of(rec: dict) -> dict:
-    p = rec.get("personal") or {}
-    return {"age": age_band(p.get("birth_year"), parse_time(rec.get("time"))),
-            "gender": p.get("gender") or UNKNOWN, "district": p.get("district") or UNKNOWN}
-
-
-class MemoryState:
-    """In-memory tally state (as_at replay, tests). The MongoDB state in projections.py has the same methods."""
-
-    def __init__(self):
-        self.reactions: dict[str, dict] = {}
-        self.tallies: dict[tuple[str, str], dict] = {}
-        self.merges: dict[str, str] = {}
-        self.manual: dict[str, dict] = {}
-
-    def get_reaction(self, key):
-        r = self.reactions.get(key)
-        return dict(r) if r else None
-
-    def put_reaction(self, rec):
-        self.reactions[rec["_id"]] = dict(rec)
-
-    def reactions_on(self, target_type, effective):
-        return [dict(r) for r in self.reactions.values()
-                if r["target_type"] == target_type and r["effective"] == effective]
-
-    def reactions_of(self, voter, target_type, effective):
-        return [dict(r) for r in self.reactions.values()
-                if r["voter"] == voter and r["target_type"] == target_type and r["effective"] == effective]
-
-    def get_tally(self, target_type, target_id):
-        t = self.tallies.get((target_type, target_id))
-        return _deep(t) if t else empty_tally(target_type, target_id)
-
-    def put_tally(self, t):
-        self.tallies[(t["target_type"], t["target_id"])] = _deep(t)
-
-    def get_merge(self, idea_id):
-        return self.merges.get(idea_id)
-
-    def put_merge(self, idea_id, into):
-        self.merges[idea_id] = into
-
-    def has_merged_into(self, into):
-        return any(v == into for v in self.merges.values())
-
-    def get_manual(self, idea_id):
-        m = self.manual.get(idea_id)
-        return dict(m) if m else None
-
-    def put_manual(self, m):
-        self.manual[m["idea_id"]] = dict(m)
-
-    def manual_on(self, effective):
-        return [dict(m) for m in self.manual.values() if m["effective"] == effective]
-
-
-def _deep(t: dict) -> dict:
-    out = dict(t)
-    out["segments"] = {k: {s: dict(v) for s, v in segs.items()} for k, segs in t.get("segments", {}).items()}
-    if t.get("proposal"):
-        out["proposal"] = dict(t["proposal"])
-    return out
-
-
-class Tallies:
-    """Tally rules. Each reaction is a record keyed by (target, voter) with the idea it counts for now
-    (``effective``: follows merges). Of a voter's records that count for the same idea, one counts: the one cast
-    on that idea itself, else the earliest on an idea merged into it — so a merge never double counts a voter."""
-
-    def __init__(self, state):
-        self.s = state
-        self._dirty: dict[tuple[str, str], dict] = {}
-
-    # ------------------------------------------------------------ helpers
-    def resolve(self, idea_id: str) -> str:
-        seen = set()
-        while True:
-            nxt = self.s.get_merge(idea_id)
-            if nxt is None or nxt in seen:
-                return idea_id
-            seen.add(idea_id)
-            idea_id = nxt
-
-    def _tally(self, target_type, target_id) -> dict:
-        key = (target_type, target_id)
-        if key not in self._dirty:
-            self._dirty[key] = self.s.get_tally(target_type, target_id)
-        return self._dirty[key]
-
-    def _contribute(self, rec: dict, sign: int) -> None:
-        t = self._tally(rec["target_type"], rec["effective"])
-        if rec["value"] == UP:
-            t["up"] += sign
-            col = "up"
-        elif rec["value"] == DOWN:
-            t["down"] += sign
-            col = "down"
-        else:
-            return
-        for kind, seg in _segments_of(rec).items():
-            bucket = t["segments"].setdefault(kind, {}).setdefault(seg, {"up": 0, "down": 0})
-            bucket[col] += sign
-
-    def _regroup(self, voter: str, target_type: str, effective: str) -> None:
-        recs = [r for r in self.s.reactions_of(voter, target_type, effective)]
-        live = [r for r in recs if r["value"] != 0]
-        chosen = None
-        direct = [r for r in live if r["target_id"] == effective]
-        if direct:
-            chosen = direct[0]
-        elif live:
-            chosen = min(live, key=lambda r: (r["first_position"], r["_id"]))
-        for r in recs:
-            should = chosen is not None and r["_id"] == chosen["_id"]
-            if bool(r.get("counted")) != should:
-                self._contribute(r, 1 if should else -1)
-                r["counted"] = should
-                self.s.put_reaction(r)
-
-    def _touch(self, target_type, target_id, position, time) -> None:
-        t = self._tally(target_type, target_id)
-        t["last_position"] = max(t.get("last_position", 0), position)
-        t["last_time"] = time
-
-    def flush(self) -> list[dict]:
-        out = list(self._dirty.values())
-        for t in out:
-            self.s.put_tally(t)
-        self._dirty = {}
-        return out
-
-    # ------------------------------------------------------------ events
-    def apply(self, etype: str, data: dict, *, position: int, time: str, tenant: str = "") -> list[dict]:
-        """Apply one event; returns the tally documents that changed."""
-        if etype in REACTION_EVENTS:
-            self._reaction(etype, data, position, time, tenant)
-        elif etype == MANUAL_VOTES_SET:
-            self._manual(data, position, time)
-        elif etype == "IdeaMerged":
-            self._merged(data, position, time)
-        elif etype in (THRESHOLD_REACHED, EXPIRED):
-            t = self._tally(IDEA, data["idea_id"])
-            t["proposal"] = {"status": "threshold_reached" if etype == THRESHOLD_REACHED else "expired",
-                             "threshold": data.get("threshold"), "at": time, "up": data.get("up")}
-            self._touch(IDEA, data["idea_id"], position, time)
-        return self.flush()
-
-    def _reaction(self, etype, data, position, time, tenant):
-        tt, target, voter = data["target_type"], data["target_id"], data["voter"]
-        key = f"{tenant}|{tt}|{target}|{voter}"
-        rec = self.s.get_reaction(key)
-        if rec is not None and rec.get("position", 0) >= position:
-            return                        # already applied (replays and read-ahead batches are idempotent)
-        if rec is None:
-            rec = {"_id": key, "target_type": tt, "target_id": target, "voter": voter, "value": 0,
-                   "counted": False, "first_position": position,
-                   "effective": self.resolve(target) if tt == IDEA else target}
-        if rec.get("counted"):
-            self._contribute(rec, -1)
-            rec["counted"] = False
-        rec["value"] = 0 if etype == REACTION_RETRACTED else int(data["value"])
-        rec["personal"] = clean_personal(data.get("personal"))
-        rec["time"] = time
-        rec["position"] = position
-        if tt == IDEA and self.s.has_merged_into(rec["effective"]):
-            self.s.put_reaction(rec)
-            self._regroup(voter, tt, rec["effective"])
-        else:   # fast path: nothing merged into the target, the record is alone in its group
-            if rec["value"] != 0:
-                self._contribute(rec, 1)
-                rec["counted"] = True
-            self.s.put_reaction(rec)
-        self._touch(tt, rec["effective"], position, time)
-
-    def _manual(self, data, position, time):
-        idea = data["idea_id"]
-        m = self.s.get_manual(idea) or {"idea_id": idea, "up": 0, "down": 0, "effective": self.resolve(idea)}
-        if m.get("position", 0) >= position:
-            return
-        t = self._tally(IDEA, m["effective"])
-        t["manual_up"] += int(data["up"]) - m["up"]
-        t["manual_down"] += int(data["down"]) - m["down"]
-        m.update(up=int(data["up"]), down=int(data["down"]), reason=data.get("reason"), by=data.get("by"),
-                 time=time, position=position)
-        self.s.put_manual(m)
-        self._touch(IDEA, m["effective"], position, time)
-
-    def _merged(self, data, position, time):
-        source, into = data["idea_id"], data["survivor_id"]
-        if source == into or self.s.get_merge(source) is not None:
-            return
-        survivor = self.resolve(into)
-        self.s.put_merge(source, into)
-        moved_voters = set()
-        for rec in self.s.reactions_on(IDEA, source):
-            if rec.get("counted"):
-                self._contribute(rec, -1)
-                rec["counted"] = False
-            rec["effective"] = survivor
-            self.s.put_reaction(rec)
-            moved_voters.add(rec["voter"])
-        for voter in sorted(moved_voters):
-            self._regroup(voter, IDEA, survivor)
-        for m in self.s.manual_on(source):
-            src, dst = self._tally(IDEA, source), self._tally(IDEA, survivor)
-            src["manual_up"] -= m["up"]
-            src["manual_down"] -= m["down"]
-            dst["manual_up"] += m["up"]
-            dst["manual_down"] += m["down"]
-            m["effective"] = survivor
-            self.s.put_manual(m)
-        self._tally(IDEA, source)["merged_into"] = survivor
-        self._touch(IDEA, source, position, time)
-        self._touch(IDEA, survivor, position, time)
+# ----------------------------------------------------------------------------------------------- proposals
+def proposal_outcome(idea: dict, phase: Phase, up: int, now: datetime | None) -> NewEvent | None:
+    """A proposal's outcome, once: ``ThresholdReached`` when its support (online + paper up votes) reached the
+    phase's threshold; with ``now`` (the expiry pass), ``Expired`` when its deadline passed without it. ``idea``
+    is the context projection's view (idea_id, project_id, submitted_at, status, proposal_status)."""
+    s = phase.settings
+    if s.threshold is None or idea.get("proposal_status") or idea.get("status") in ("withdrawn", "merged"):
+        return None
+    data = {"idea_id": idea["idea_id"], "project_id": idea["project_id"], "phase_id": phase.id,
+            "threshold": s.threshold, "up": up}
+    if up >= s.threshold and up > 0:
+        return NewEvent(THRESHOLD_REACHED, data)
+    if now is None:
+        return None
+    deadline = proposal_deadline(parse_time(idea.get("submitted_at")), s)
+    if deadline is None or deadline > now:
+        return None
+    return NewEvent(EXPIRED, dict(data, deadline=iso(deadline)))

@@ -1,56 +1,52 @@
-"""Projections of the votes service (MongoDB collections prefixed ``votes_``), all disposable.
+"""Read models of the votes service (MongoDB collections prefixed ``votes_``), all disposable.
 
 * **context** — what votes needs to know about the world, learned from events, never by a synchronous call:
-  projects' phases, ideas (project, submission phase, status, merges), comments (their idea), voters' profiles,
-  phase voting settings (``PhaseVotingConfigured``) and proposals' outcome.
+  projects' phases, ideas (project, submission phase, status, merges, proposal outcome), comments (their idea),
+  phase voting settings (``PhaseVotingConfigured``). It holds no person's data.
 * **tallies** — per idea/comment tallies (up, down, manual, per demographic segment), driven by the votes
-  service's own events (+ ``IdeaMerged``), with the rules in :class:`votes.domain.Tallies`.
+  service's own events, ``IdeaMerged`` and ``PersonalDataForgotten`` (an erased person's records lose their
+  demographics and pseudonym; their votes still count), with the rules in :mod:`votes.tallies`.
 
 Handlers take ``(event, session)`` and write with the session: the subscription commits the checkpoint in the same
 transaction. ``rebuild`` drops a projection, resets its checkpoint and replays the log.
 """
 from __future__ import annotations
 
-import logging
 import time as _time
-import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 
-from pymongo import InsertOne, ReplaceOne
+from pymongo import DeleteOne, InsertOne, ReplaceOne
 
-from agora.errors import ConcurrencyError
-from agora.events.envelope import NewEvent
 from agora.store import EventStore
 from agora.subscriptions import Subscription
 from votes import domain as d
-
-log = logging.getLogger("votes.projections")
+from votes import tallies as tl
 
 PHASES = "votes_phases"
 IDEAS = "votes_ideas"
 COMMENTS = "votes_comments"
-VOTERS = "votes_voters"
+LEGACY_VOTERS = "votes_voters"     # layout 1 of the context: voters' demographics copied from ideas (emptied)
 TALLY = "votes_tally"              # tallies, reaction records and each tenant's merges (see MongoState)
 TALLY_MANUAL = "votes_tally_manual"
-LEGACY_TALLY_COLLECTIONS = ("votes_tally_reactions", "votes_tally_merges")   # layout 1: emptied on upgrade
+LEGACY_TALLY_COLLECTIONS = ("votes_tally_reactions", "votes_tally_merges")   # tallies layout 1: emptied on upgrade
 RECORD = "reaction"  # `kind` of a reaction record in TALLY (the partial index's filter: queries must name it)
-TALLY_LAYOUT = 2    # bump when the tally documents change shape: the subscription then replays the log into them
+# bump a layout when its documents change shape: the subscription then empties its collections and replays the log
+CONTEXT_LAYOUT = 2   # 2: no voters' profiles, no idea authors
+TALLY_LAYOUT = 3     # 3: PersonalDataForgotten applied, emptied segment cells removed, personal null when not given
 
-CONTEXT_COLLECTIONS = (PHASES, IDEAS, COMMENTS, VOTERS)
+CONTEXT_COLLECTIONS = (PHASES, IDEAS, COMMENTS, LEGACY_VOTERS)
 TALLY_COLLECTIONS = (TALLY, TALLY_MANUAL, *LEGACY_TALLY_COLLECTIONS)
 
 CONTEXT_SOURCES = {
     "ideas": ["PhaseAdded", "PhaseChanged", "IdeaSubmitted", "IdeaWithdrawn", "IdeaMerged", "IdeaStatusChanged",
               "CommentPosted"],
-    "votes": [d.PHASE_VOTING_CONFIGURED, d.VOTER_PROFILE_RECORDED, d.THRESHOLD_REACHED, d.EXPIRED],
+    "votes": [d.PHASE_VOTING_CONFIGURED, d.THRESHOLD_REACHED, d.EXPIRED],
 }
 TALLY_SOURCES = {
-    "votes": [d.REACTION_CAST, d.REACTION_CHANGED, d.REACTION_RETRACTED, d.MANUAL_VOTES_SET,
-              d.THRESHOLD_REACHED, d.EXPIRED],
+    "votes": [*d.REACTION_EVENTS, d.MANUAL_VOTES_SET, d.THRESHOLD_REACHED, d.EXPIRED],
     "ideas": ["IdeaMerged"],
+    "agora": [tl.PERSONAL_DATA_FORGOTTEN],
 }
-TALLY_TYPES = sorted({t for ts in TALLY_SOURCES.values() for t in ts})
-NAMESPACE = uuid.UUID("3b5a3c52-8f0e-4d7c-9a3e-6d1f0c2b7e11")
 
 
 def _k(tenant: str, *parts: str) -> str:
@@ -67,18 +63,10 @@ def ensure_indexes(db) -> None:
     db[TALLY_MANUAL].create_index([("tenant", 1), ("effective", 1)])
 
 
-def default_settings(kind: str) -> d.VotingSettings:
-    """Defaults per phase kind before any PhaseVotingConfigured: ideation and voting phases take up and down
-    reactions without limit; budgeting phases take none (the budgets service runs those ballots)."""
-    if kind == "budgeting":
-        return d.VotingSettings(enabled=False, comment_likes=True)
-    return d.VotingSettings()
-
-
 def phase_from_doc(doc: dict) -> d.Phase:
     return d.Phase(id=doc["phase_id"], project_id=doc["project_id"], kind=doc.get("kind", "ideation"),
                    start=d.parse_time(doc.get("start")), end=d.parse_time(doc.get("end")),
-                   settings=default_settings(doc.get("kind", "ideation")).overridden(doc.get("voting")))
+                   settings=d.default_settings(doc.get("kind", "ideation")).overridden(doc.get("voting")))
 
 
 # ------------------------------------------------------------------------------------------------- context
@@ -103,13 +91,8 @@ class ContextProjection:
             db[IDEAS].update_one({"_id": _k(t, data["idea_id"])}, {
                 "$set": {"tenant": t, "idea_id": data["idea_id"], "project_id": data["project_id"],
                          "phase_id": data["phase_id"], "status": data.get("status", "published"),
-                         "submitted_at": event.time, "author": data["author"]},
+                         "submitted_at": event.time},
                 "$setOnInsert": {"aliases": []}}, upsert=True, session=s)
-            personal = data.get("personal")
-            if personal:   # the author's self-declared demographics: reused as their voter profile
-                db[VOTERS].update_one({"_id": _k(t, data["author"])}, {"$set": {
-                    "tenant": t, "voter": data["author"], "personal": d.clean_personal(personal),
-                    "position": event.position}}, upsert=True, session=s)
         elif event.type == "IdeaWithdrawn":
             db[IDEAS].update_one({"_id": _k(t, data["idea_id"])}, {"$set": {"status": "withdrawn"}}, session=s)
         elif event.type == "IdeaStatusChanged":
@@ -132,10 +115,6 @@ class ContextProjection:
             db[COMMENTS].update_one({"_id": _k(t, data["comment_id"])}, {"$set": {
                 "tenant": t, "comment_id": data["comment_id"], "idea_id": data["idea_id"],
                 "project_id": data["project_id"]}}, upsert=True, session=s)
-        elif event.type == d.VOTER_PROFILE_RECORDED:
-            db[VOTERS].update_one({"_id": _k(t, data["voter"])}, {"$set": {
-                "tenant": t, "voter": data["voter"], "personal": d.clean_personal(data["personal"]),
-                "position": event.position}}, upsert=True, session=s)
         elif event.type in (d.THRESHOLD_REACHED, d.EXPIRED):
             db[IDEAS].update_one({"_id": _k(t, data["idea_id"])}, {"$set": {
                 "proposal_status": "threshold_reached" if event.type == d.THRESHOLD_REACHED else "expired"}},
@@ -158,10 +137,6 @@ class ContextProjection:
 
     def phase_doc(self, tenant: str, phase_id: str) -> dict | None:
         return self.db[PHASES].find_one({"_id": _k(tenant, phase_id)})
-
-    def profile(self, tenant: str, voter: str) -> dict | None:
-        doc = self.db[VOTERS].find_one({"_id": _k(tenant, voter)})
-        return doc["personal"] if doc else None
 
     def phases_with_expiry(self) -> list[dict]:
         return list(self.db[PHASES].find({"voting.expire_days": {"$ne": None}, "voting.threshold": {"$ne": None}}))
@@ -192,6 +167,7 @@ class MongoState:
         self._manual: dict[str, dict | None] = {}
         self._dirty_reactions: set[str] = set()
         self._dirty_tallies: set[str] = set()
+        self._deleted: set[str] = set()
         self._absent: set[str] = set()        # read as missing in this transaction: written with an insert
 
     @property
@@ -210,6 +186,12 @@ class MongoState:
         rec = dict(rec, tenant=self.t, kind=RECORD)
         self._reactions[rec["_id"]] = rec
         self._dirty_reactions.add(rec["_id"])
+        self._deleted.discard(rec["_id"])
+
+    def drop_reaction(self, key):
+        self._reactions[key] = None
+        self._dirty_reactions.discard(key)
+        self._deleted.add(key)
 
     def preload(self, reaction_keys, tally_keys) -> None:
         """Fetch the records, tallies and merges a batch will touch with one query."""
@@ -232,7 +214,7 @@ class MongoState:
                     doc.pop(f, None)
             else:
                 self._absent.add(key)
-            self._tallies[key] = doc or d.empty_tally(tt, tid)
+            self._tallies[key] = doc or tl.empty_tally(tt, tid)
         if self._merges is None:
             self._load_merges(found.get(self._merges_key))
 
@@ -254,9 +236,11 @@ class MongoState:
         # inserts first, then replacements: a bulk write sends one command per run of operations of one kind
         inserts = [InsertOne(docs[key]) for key in sorted(docs) if key in self._absent]
         replaces = [ReplaceOne({"_id": key}, docs[key], upsert=True) for key in sorted(docs) if key not in self._absent]
+        deletes = [DeleteOne({"_id": key}) for key in sorted(self._deleted)]
         self._absent.difference_update(docs)
-        if inserts or replaces:
-            self.coll.bulk_write(inserts + replaces, ordered=True, session=self.s)
+        if inserts or replaces or deletes:
+            self.coll.bulk_write(inserts + replaces + deletes, ordered=True, session=self.s)
+        self._deleted.clear()
         self._dirty_reactions.clear()
         self._dirty_tallies.clear()
         self._merges_dirty = False
@@ -276,6 +260,9 @@ class MongoState:
         return self._query({"kind": RECORD, "tenant": self.t, "target_type": target_type, "effective": effective,
                             "voter": voter})
 
+    def all_reactions_of(self, voter):
+        return self._query({"kind": RECORD, "tenant": self.t, "voter": voter})   # erasures only: rare
+
     def get_tally(self, target_type, target_id):
         key = _k(self.t, target_type, target_id)
         if key not in self._tallies:
@@ -286,12 +273,12 @@ class MongoState:
                 doc.pop("projected_at", None)
             else:
                 self._absent.add(key)
-            self._tallies[key] = doc or d.empty_tally(target_type, target_id)
-        return d._deep(self._tallies[key])
+            self._tallies[key] = doc or tl.empty_tally(target_type, target_id)
+        return tl.deep_copy(self._tallies[key])
 
     def put_tally(self, t):
         key = _k(self.t, t["target_type"], t["target_id"])
-        self._tallies[key] = d._deep(t)
+        self._tallies[key] = tl.deep_copy(t)
         self._dirty_tallies.add(key)
 
     def _all_merges(self) -> dict[str, str]:
@@ -319,29 +306,25 @@ class MongoState:
     def manual_on(self, effective):
         return list(self.db[TALLY_MANUAL].find({"tenant": self.t, "effective": effective}, session=self.s))
 
+    def manual_by(self, person):
+        return list(self.db[TALLY_MANUAL].find({"tenant": self.t, "by": person}, session=self.s))
+
 
 class TallyProjection:
-    """Live tallies. After each change it checks proposals' support thresholds and appends ``ThresholdReached``
-    (stream ``proposal-{idea}``, expected version 0, deterministic event id → emitted once, idempotent)."""
+    """Live tallies. :meth:`handle_batch` returns what changed, (tally, the last event that changed it), for the
+    proposal outcome policy (votes.outcomes)."""
 
-    def __init__(self, db, store: EventStore | None = None, context: ContextProjection | None = None):
+    def __init__(self, db):
         self.db = db
-        self.store = store
-        self.context = context or ContextProjection(db)
-        self._settings_cache: dict[tuple[str, str], tuple[float, d.Phase | None]] = {}
-        self._ideas: dict[tuple[str, str], dict] = {}     # an idea's project and phase never change
 
-    def handle(self, event, session=None) -> list[dict]:
+    def handle(self, event, session=None) -> list[tuple[dict, object]]:
         """Apply one event (see :meth:`handle_batch`)."""
-        return self._apply([event], session)
+        return self.handle_batch([event], session)
 
-    def handle_batch(self, events, session=None) -> list[dict]:
+    def handle_batch(self, events, session=None) -> list[tuple[dict, object]]:
         """Apply a subscription batch (events in position order) in one go: the reaction records and tallies the
-        batch touches are read with one query each and written with one bulk write per collection. Applying is
-        idempotent per record (positions), so a batch replayed after a crash changes nothing twice."""
-        return self._apply(list(events), session)
-
-    def _apply(self, events, session) -> list[dict]:
+        batch touches are read with one query and written with one bulk write. Applying is idempotent per record
+        (positions), so a batch replayed after a crash changes nothing twice."""
         by_tenant: dict[str, list] = {}
         for e in events:
             by_tenant.setdefault(e.tenant, []).append(e)
@@ -354,64 +337,18 @@ class TallyProjection:
                     rkeys.add(f"{tenant}|{e.data['target_type']}|{e.data['target_id']}|{e.data['voter']}")
                     tkeys.add((e.data["target_type"], e.data["target_id"]))
             state.preload(rkeys, tkeys)
-            tallies = d.Tallies(state)
+            tallies = tl.Tallies(state)
             changed: dict[tuple, tuple] = {}
             for e in evs:
                 for t in tallies.apply(e.type, e.data, position=e.position, time=e.time, tenant=tenant):
                     changed[(t["target_type"], t["target_id"])] = (t, e)
             state.flush()
-            if self.store is not None:
-                for t, e in changed.values():
-                    if t["target_type"] == d.IDEA and not t.get("proposal") and not t.get("merged_into"):
-                        self._check_threshold(e, t)
-            changed_all.extend(t for t, _ in changed.values())
+            changed_all.extend(changed.values())
         return changed_all
-
-    def _phase(self, tenant: str, phase_id: str) -> d.Phase | None:
-        key = (tenant, phase_id)
-        hit = self._settings_cache.get(key)
-        if hit and hit[0] > _time.monotonic():
-            return hit[1]
-        phase = self.context.phase(tenant, phase_id)
-        self._settings_cache[key] = (_time.monotonic() + 1.0, phase)
-        return phase
-
-    def _check_threshold(self, event, t: dict) -> None:
-        up = t["up"] + t["manual_up"]
-        if up <= 0:
-            return
-        key = (event.tenant, t["target_id"])
-        idea = self._ideas.get(key)
-        if idea is None:
-            idea = self.context.idea(event.tenant, t["target_id"])
-            if not idea:
-                return
-            idea = self._ideas[key] = {k: idea[k] for k in ("project_id", "phase_id")}
-        phase = self._phase(event.tenant, idea["phase_id"])
-        if phase is None or phase.settings.threshold is None or up < phase.settings.threshold:
-            return
-        emit_outcome(self.store, event.tenant, d.THRESHOLD_REACHED, {
-            "idea_id": t["target_id"], "project_id": idea["project_id"], "phase_id": idea["phase_id"],
-            "threshold": phase.settings.threshold, "up": up}, causationid=event.id,
-            correlationid=event.correlationid)
-
-
-def emit_outcome(store: EventStore, tenant: str, etype: str, data: dict, **meta) -> bool:
-    """Append a proposal's outcome (ThresholdReached or Expired) once: True if this call stored it."""
-    eid = str(uuid.uuid5(NAMESPACE, f"{tenant}|{data['idea_id']}|outcome"))
-    try:
-        store.append(tenant, d.proposal_stream(data["idea_id"]), [NewEvent(etype, data, id=eid, **meta)],
-                     expected_version=0)
-        return True
-    except ConcurrencyError:
-        return False   # the proposal already has its outcome (the other one, or this one by a racing replica)
 
 
 def tally_doc(db, tenant: str, target_type: str, target_id: str) -> dict:
-    doc = db[TALLY].find_one({"_id": _k(tenant, target_type, target_id)})
-    if not doc:
-        return d.empty_tally(target_type, target_id)
-    return doc
+    return db[TALLY].find_one({"_id": _k(tenant, target_type, target_id)}) or tl.empty_tally(target_type, target_id)
 
 
 # ------------------------------------------------------------------------------------------------- as_at
@@ -419,8 +356,7 @@ def tally_as_at(store: EventStore, tenant: str, target_type: str, target_id: str
     """The tally as it stood at ``as_at``: replays the tenant's log (events stored at or before that instant)
     through the same rules as the live projection, restricted to the target's family (ideas merged into it)."""
     types = [t for ts in TALLY_SOURCES.values() for t in ts]
-    limit = d.iso(as_at)
-    events = [e for e in store.iter_all(tenant, types=types, batch=5000) if _before(e.time, as_at)]
+    events = [e for e in store.iter_all(tenant, types=types, batch=5000) if d.parse_time(e.time) <= as_at]
     family = {target_id}
     if target_type == d.IDEA:
         merges = {e.data["idea_id"]: e.data["survivor_id"] for e in events if e.type == "IdeaMerged"}
@@ -431,8 +367,8 @@ def tally_as_at(store: EventStore, tenant: str, target_type: str, target_id: str
                 if dst in family and src not in family:
                     family.add(src)
                     changed = True
-    state = d.MemoryState()
-    tallies = d.Tallies(state)
+    state = tl.MemoryState()
+    tallies = tl.Tallies(state)
     for e in events:
         if e.type == "IdeaMerged":
             if target_type != d.IDEA or e.data["survivor_id"] not in family:
@@ -440,24 +376,20 @@ def tally_as_at(store: EventStore, tenant: str, target_type: str, target_id: str
         elif e.type in d.REACTION_EVENTS:
             if e.data["target_type"] != target_type or e.data["target_id"] not in family:
                 continue
+        elif e.type == tl.PERSONAL_DATA_FORGOTTEN:
+            pass
         elif target_type != d.IDEA or e.data.get("idea_id") not in family:
             continue
         tallies.apply(e.type, e.data, position=e.position, time=e.time, tenant=tenant)
-    t = state.get_tally(target_type, target_id)
-    out = d.tally_view(t)
-    out["as_at"] = limit
-    return out
-
-
-def _before(event_time: str, as_at: datetime) -> bool:
-    return d.parse_time(event_time) <= as_at
+    return state.get_tally(target_type, target_id)
 
 
 # ------------------------------------------------------------------------------------------------- rebuild
 def subscription(store: EventStore, db, name: str, handler, batched: bool = False) -> Subscription:
     sources = CONTEXT_SOURCES if name == "context" else TALLY_SOURCES
     types = sorted({t for ts in sources.values() for t in ts})
-    extra = {} if name == "context" else {"collections": list(TALLY_COLLECTIONS), "layout": TALLY_LAYOUT}
+    extra = ({"collections": list(CONTEXT_COLLECTIONS), "layout": CONTEXT_LAYOUT} if name == "context" else
+             {"collections": list(TALLY_COLLECTIONS), "layout": TALLY_LAYOUT})
     return Subscription(store, db, "votes", name, types, handler, batched=batched, **extra)
 
 
@@ -466,7 +398,7 @@ def rebuild(store: EventStore, db, which: str = "tallies") -> int:
     if which == "tallies":
         for c in TALLY_COLLECTIONS:
             db.drop_collection(c)
-        handler, batched = TallyProjection(db, store).handle_batch, True
+        handler, batched = TallyProjection(db).handle_batch, True
     elif which == "context":
         for c in CONTEXT_COLLECTIONS:
             db.drop_collection(c)
@@ -477,32 +409,3 @@ def rebuild(store: EventStore, db, which: str = "tallies") -> int:
     sub = subscription(store, db, which, handler, batched)
     sub.reset()
     return sub.poll()
-
-
-def expire_due(store: EventStore, context: ContextProjection, tallies_db, now: datetime | None = None) -> int:
-    """Append ``Expired`` for every proposal past its deadline without the support it needed (idempotent)."""
-    now = now or datetime.now(timezone.utc)
-    emitted = 0
-    for pdoc in context.phases_with_expiry():
-        phase = phase_from_doc(pdoc)
-        s = phase.settings
-        for idea in context.ideas_in_phase(pdoc["tenant"], phase.id):
-            if idea.get("proposal_status") or idea.get("status") in ("withdrawn", "merged"):
-                continue
-            deadline = d.proposal_deadline(d.parse_time(idea.get("submitted_at")), s)
-            if deadline is None or deadline > now:
-                continue
-            t = tally_doc(tallies_db, pdoc["tenant"], d.IDEA, idea["idea_id"])
-            up = t["up"] + t["manual_up"]
-            if t.get("proposal"):
-                continue
-            if up >= s.threshold:
-                etype, data = d.THRESHOLD_REACHED, {}
-            else:
-                etype, data = d.EXPIRED, {"deadline": d.iso(deadline)}
-            data.update(idea_id=idea["idea_id"], project_id=idea["project_id"], phase_id=phase.id,
-                        threshold=s.threshold, up=up)
-            if emit_outcome(store, pdoc["tenant"], etype, data):
-                emitted += 1
-    return emitted
-

@@ -8,7 +8,8 @@ from votes.domain import parse_time
 
 
 class PersonalIn(Schema):
-    """Self-declared demographics; stored only with consent."""
+    """Self-declared demographics given with this vote (counted in staff-only segment tallies); sent only with
+    ``consent: true``."""
     birth_year = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(1900, 2100))
     gender = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(GENDERS))
     district = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=100))
@@ -30,7 +31,7 @@ class ReactionOut(Schema):
     target_id = fields.String()
     counted_for = fields.String(metadata={"description": "the idea/comment the reaction counts for (merges)"})
     value = fields.Integer()
-    phase_id = fields.String()
+    phase_id = fields.String(allow_none=True)
     position = fields.Integer(allow_none=True)
 
 
@@ -68,8 +69,8 @@ class PhaseVotingOut(PhaseVotingIn):
     open = fields.Boolean()
 
 
-class ProfileIn(Schema):
-    personal = fields.Nested(PersonalIn, required=True)
+class PhaseVotingConfiguredOut(PhaseVotingOut):
+    position = fields.Integer(allow_none=True)
 
 
 class SegmentCounts(Schema):
@@ -91,7 +92,11 @@ class TallyOut(Schema):
     down = fields.Integer()
     manual = fields.Nested(SegmentCounts, metadata={"description": "paper/offline counts"})
     total = fields.Nested(TotalOut, metadata={"description": "online + manual"})
-    segments = fields.Dict(metadata={"description": "age/gender/district → segment → {up, down} (online only)"})
+    segments = fields.Dict(allow_none=True, metadata={
+        "description": "staff only (null for others): age/gender/district → segment → {up, down} of the online "
+                       "reactions, by the demographics given with each vote; a count below the tenant's minimum "
+                       "cell size reads \"< k\", and so does a second cell of a column that would reveal it"})
+    min_cell_size = fields.Integer(allow_none=True, metadata={"description": "k of the suppression (staff only)"})
     merged_into = fields.String(allow_none=True)
     proposal = fields.Dict(allow_none=True)
     as_at = fields.String(allow_none=True)

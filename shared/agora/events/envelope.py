@@ -2,11 +2,13 @@
 
 Core attributes: specversion, id, source, type, subject, time, datacontenttype, data.
 Extensions (lower-case alphanumerics, as CloudEvents requires): tenant, sequence (zero-padded global position),
-streamversion, correlationid, causationid, dataschema (``urn:agora:schema:<Type>:<version>``).
+streamversion, correlationid, causationid, dataschema (the URL of the data's JSON Schema, see :func:`schema_url`).
 """
 from __future__ import annotations
 
 import json
+import os
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -27,6 +29,38 @@ def new_id() -> str:
 
 def format_sequence(position: int) -> str:
     return str(position).zfill(SEQUENCE_WIDTH)
+
+
+def schema_base_url() -> str:
+    """Where the JSON Schemas are served (``GET <base>/schemas/<Type>.v<N>.json``, by the relay's HTTP server):
+    ``AGORA_SCHEMA_BASE_URL``, else ``AGORA_PUBLIC_URL``, else ``http://localhost:<AGORA_HTTP_PORT>``. Read once
+    per process (every published event asks); ``schema_base_url.cache_clear()`` after changing the environment."""
+    if _BASE[0] is None:
+        env = os.environ
+        base = env.get("AGORA_SCHEMA_BASE_URL") or env.get("AGORA_PUBLIC_URL") \
+            or f"http://localhost:{env.get('AGORA_HTTP_PORT') or 8000}"
+        _BASE[0] = base.rstrip("/")
+    return _BASE[0]
+
+
+_BASE: list = [None]
+schema_base_url.cache_clear = lambda: _BASE.__setitem__(0, None)
+
+
+def schema_url(type_: str, version: int) -> str:
+    """The ``dataschema`` of an event: the URL of the JSON Schema of its ``data`` (agora.contract)."""
+    return f"{schema_base_url()}/schemas/{type_}.v{version}.json"
+
+
+_SCHEMA_VERSION = re.compile(r"(\d+)(?:\.json)?$")
+
+
+def schema_version_of(dataschema: str) -> int:
+    """The schema version named by a ``dataschema`` (URL ``…/<Type>.v<N>.json`` or legacy ``urn:…:<Type>:<N>``)."""
+    match = _SCHEMA_VERSION.search(str(dataschema))
+    if not match:
+        raise ValueError(f"no schema version in dataschema {dataschema!r}")
+    return int(match.group(1))
 
 
 @dataclass
@@ -65,7 +99,7 @@ class StoredEvent:
             "subject": self.stream,
             "time": self.time,
             "datacontenttype": "application/json",
-            "dataschema": f"urn:agora:schema:{self.type}:{self.schema_version}",
+            "dataschema": schema_url(self.type, self.schema_version),
             "tenant": self.tenant,
             "sequence": format_sequence(self.position),
             "streamversion": self.version,
@@ -85,7 +119,7 @@ class StoredEvent:
         missing = [k for k in REQUIRED if k not in ce]
         if missing or ce.get("specversion") != SPECVERSION:
             raise ValueError(f"not an Agora CloudEvent (missing {missing or 'specversion 1.0'})")
-        schema_version = int(str(ce["dataschema"]).rsplit(":", 1)[-1])
+        schema_version = schema_version_of(ce["dataschema"])
         return cls(id=ce["id"], type=ce["type"], source=str(ce["source"]).rsplit("/", 1)[-1],
                    tenant=ce["tenant"], stream=ce["subject"], version=int(ce["streamversion"]),
                    position=int(ce["sequence"]), time=ce["time"], data=ce["data"], schema_version=schema_version,

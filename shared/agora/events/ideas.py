@@ -8,19 +8,28 @@ Instants are ISO 8601 strings in UTC with a ``Z`` suffix (e.g. ``2026-05-01T00:0
 | ProjectCreated v1 | project-* | project_id, title, description, language, created_by, workflow ({status: [next]}) |
 | PhaseAdded v1 | project-* | project_id, phase_id, kind (ideation/voting/budgeting), title, start, end, added_by |
 | PhaseChanged v1 | project-* | project_id, phase_id, kind, title, start, end (the phase's full new state), changed_by |
-| IdeaSubmitted v1 | idea-* | idea_id, project_id, phase_id, title, body, language, author, tags, location, status, personal |
+| IdeaSubmitted v2 | idea-* | idea_id, project_id, phase_id, title, body, language, author, tags, location, status, personal |
 | IdeaEdited v1 | idea-* | idea_id, project_id, title, body, language, tags, location (full new state), edited_by |
 | IdeaWithdrawn v1 | idea-* | idea_id, project_id, from_status, withdrawn_by, reason |
 | IdeaStatusChanged v1 | idea-* | idea_id, project_id, title, from, to, decision, feedback, feedback_language, decided_by |
 | IdeaMerged v1 | idea-* (the merged one) | idea_id, project_id, survivor_id, from_status, merged_by, reason |
-| CommentPosted v1 | comment-* | comment_id, idea_id, project_id, parent_id (null = top level), body, language, author |
+| CommentPosted v2 | comment-* | comment_id, idea_id, project_id, parent_id (null = top level), body, language, author, personal |
 | ContentFlagged v1 | idea-* / comment-* | target_type (idea/comment), target_id, idea_id, project_id, reason, flagged_by |
 | ContentHidden v1 | idea-* / comment-* | target_type, target_id, idea_id, project_id, reason, moderator |
 | ContentRestored v1 | idea-* / comment-* | target_type, target_id, idea_id, project_id, reason, moderator |
+| FlagsDismissed v1 | idea-* / comment-* | target_type, target_id, idea_id, project_id, reason, moderator, flags (count dismissed) |
 
-``IdeaSubmitted.personal`` holds the author's self-declared, consented demographics snapshot
-(``birth_year``, ``gender``, ``district``, ``domicile``, ``consent``; null when none was given). It is the only
-personal data in these events and is kept in its own nested object so that it can be crypto-shredded later.
+**People are named by pseudonyms.** ``author``, ``flagged_by``, ``moderator`` and every ``*_by`` field hold the
+person's tenant-scoped pseudonym (``store.person_id(tenant, sub)``, e.g. ``p-1f0c…``), never the identity provider's
+subject; a service acting as itself is named ``service:<name>`` (the back-office bridge's decisions). Events
+written before pseudonyms (v1 of every type) named the subject; they still read (same field names).
+
+``personal`` is the only personal data in these events, in its own nested object so that the store seals it per
+author and erasure crypto-shreds it (agora.personal): ``IdeaSubmitted.personal`` holds the author's self-declared
+demographics (``birth_year``, ``gender``, ``district``, ``domicile``; ``consent: true`` required with any of them)
+and the ``display_name`` the author chose to be shown under (optional); ``CommentPosted.personal`` holds the
+``display_name`` only. Null when nothing was given. v1 → v2: ``IdeaSubmitted`` v1's ``personal`` is a valid v2
+``personal`` (no display name); ``CommentPosted`` v1 gains ``personal: null``.
 
 ``IdeaStatusChanged.decision`` is true when ``to`` is a decision status (accepted, rejected, implemented): those
 are what the back-office bridge exports. ``IdeaMerged``: the merged idea ``idea_id`` gets status ``merged`` and
@@ -30,9 +39,9 @@ from __future__ import annotations
 
 import datetime as _dt
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from agora.events import register
+from agora.events import register, upcaster
 
 PHASE_KINDS = ("ideation", "voting", "budgeting")
 GENDERS = ("female", "male", "non_binary", "other", "prefer_not_to_say")
@@ -90,12 +99,39 @@ class Location(Schema):
 
 
 class Personal(Schema):
-    """Self-declared demographics (personal data: crypto-shreddable)."""
+    """Self-declared demographics (personal data: crypto-shreddable). ``IdeaSubmitted`` v1."""
     birth_year = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(1900, 2100))
     gender = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(GENDERS))
     district = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=100))
     domicile = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=100))
     consent = fields.Boolean(required=True, validate=validate.Equal(True, error="consent must be true"))
+
+
+DEMOGRAPHICS = ("birth_year", "gender", "district", "domicile")
+DISPLAY_NAME_MAX = 50
+
+
+class PersonalV2(Schema):
+    """The author's personal part (crypto-shreddable): self-declared demographics (with ``consent: true``) and the
+    display name they chose. ``IdeaSubmitted`` v2."""
+    birth_year = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(1900, 2100))
+    gender = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(GENDERS))
+    district = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=100))
+    domicile = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=100))
+    consent = fields.Boolean(load_default=None, allow_none=True)
+    display_name = fields.String(load_default=None, allow_none=True,
+                                 validate=validate.Length(min=1, max=DISPLAY_NAME_MAX))
+
+    @validates_schema
+    def _consent(self, data, **kwargs):
+        if any(data.get(k) is not None for k in DEMOGRAPHICS) and data.get("consent") is not True:
+            raise ValidationError("consent must be true when demographics are recorded", "consent")
+
+
+class CommentPersonal(Schema):
+    """A comment author's personal part: the display name they chose. ``CommentPosted`` v2."""
+    display_name = fields.String(load_default=None, allow_none=True,
+                                 validate=validate.Length(min=1, max=DISPLAY_NAME_MAX))
 
 
 _id = lambda **kw: fields.String(required=True, validate=validate.Length(min=1, max=100), **kw)  # noqa: E731
@@ -148,6 +184,17 @@ class IdeaSubmittedV1(Schema):
     location = fields.Nested(Location, load_default=None, allow_none=True)
     status = _status(required=True)
     personal = fields.Nested(Personal, load_default=None, allow_none=True)
+
+
+@register("IdeaSubmitted", 2, "ideas")
+class IdeaSubmittedV2(IdeaSubmittedV1):
+    """v2: ``author`` is a pseudonym; ``personal`` may hold the author's ``display_name``."""
+    personal = fields.Nested(PersonalV2, load_default=None, allow_none=True)
+
+
+@upcaster("IdeaSubmitted", 1)
+def _idea_submitted_v1_to_v2(data: dict) -> dict:
+    return data          # a v1 personal part (demographics + consent) is a valid v2 one
 
 
 @register("IdeaEdited", 1, "ideas")
@@ -206,6 +253,18 @@ class CommentPostedV1(Schema):
     author = _sub()
 
 
+@register("CommentPosted", 2, "ideas")
+class CommentPostedV2(CommentPostedV1):
+    """v2: ``author`` is a pseudonym; ``personal`` (sealed per author) holds the ``display_name`` they chose."""
+    personal = fields.Nested(CommentPersonal, load_default=None, allow_none=True)
+
+
+@upcaster("CommentPosted", 1)
+def _comment_posted_v1_to_v2(data: dict) -> dict:
+    data.setdefault("personal", None)
+    return data
+
+
 class _TargetFields(Schema):
     target_type = fields.String(required=True, validate=validate.OneOf(TARGET_TYPES))
     target_id = _id()
@@ -227,3 +286,11 @@ class ContentHiddenV1(_TargetFields):
 @register("ContentRestored", 1, "ideas")
 class ContentRestoredV1(_TargetFields):
     moderator = _sub()
+
+
+@register("FlagsDismissed", 1, "ideas")
+class FlagsDismissedV1(_TargetFields):
+    """A moderator looked at the flags of an idea or comment and left it as it is: out of the moderation queue
+    (until it is flagged again). ``flags`` = how many flags it had then."""
+    moderator = _sub()
+    flags = fields.Integer(required=True, validate=validate.Range(min=1))

@@ -21,7 +21,8 @@ class EventType:
 
     @property
     def dataschema(self) -> str:
-        return f"urn:agora:schema:{self.name}:{self.version}"
+        from agora.events.envelope import schema_url
+        return schema_url(self.name, self.version)
 
 
 _TYPES: dict[tuple[str, int], EventType] = {}

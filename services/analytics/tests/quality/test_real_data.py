@@ -14,6 +14,8 @@ from analytics.text import TextPipeline
 from analytics.topics import TopicParams
 
 BEMOWO = "data/pabulib/Poland_Warszawa_2023_Bemowo.pb"
+CONCEPT_LABELS = {label for concept in __import__("analytics.taxonomy", fromlist=["load"]).load().concepts.values()
+                  for label in concept["labels"].values()}
 MADRID = "data/ideas/decide_madrid_proposals_latest.csv"
 
 
@@ -52,56 +54,88 @@ def _cell(report, segment, label, dimension="age_band", measure="support"):
 
 
 def test_bemowo_support_breakdown_finds_the_age_effect(bemowo_report):
+    """The real age effect survives voter-level tests, whole-report FDR and the minimum effect size."""
     assert bemowo_report["meta"]["topics_from"] == "category"  # auto: the file has categories
     old_culture = _cell(bemowo_report, "60-80", "culture")
-    assert old_culture["significant"] and old_culture["lift"] > 1.4 and old_culture["share"] > 0.28
+    assert old_culture["significant"] and old_culture["lift"] > 1.4 and old_culture["share"] > 0.25
     old_green = _cell(bemowo_report, "60-80", "urban greenery")
-    assert old_green["significant"] and old_green["lift"] < 0.75
-    young_green = _cell(bemowo_report, "20-40", "urban greenery")
-    assert young_green["significant"] and young_green["lift"] > 1.05 and young_green["share"] > 0.27
+    assert old_green["significant"] and old_green["lift"] < 0.8
     young_culture = _cell(bemowo_report, "20-40", "culture")
-    assert young_culture["significant"] and young_culture["lift"] < 1
+    assert young_culture["lift"] < 1
     assert old_culture["share"] > young_culture["share"] * 1.8
+    # the gender dimension has two values: listed once
+    genders = {r["segment"] for r in bemowo_report["segments"] if r["dimension"] == "gender"}
+    assert len(genders) == 1
+    # no published cell of 1-4 people
+    assert all(r["suppressed"] or r["people"] == 0 or r["people"] >= 5 for r in bemowo_report["segments"])
+    sentences = [d["sentence"] for d in bemowo_report["summaries"]["differences"]]
+    assert any(s.startswith("People aged 60–80 supported ideas about culture") for s in sentences), sentences
 
 
 def test_bemowo_shuffled_demographics_are_rarely_significant(bemowo):
-    ideas = pb_to_ideas(bemowo)
+    """Issue 17 point 6: demographics shuffled between whole voters (20 seeded permutations): at most 5 % of the
+    reports show any significant cell (the old per-approval test: mean null chi² 1.45, a quarter of reports)."""
+    from analytics.domain import CorpusState
+    base = pb_to_ideas(bemowo)
     voters = {}
-    for idea in ideas:
+    for idea in base:
         for v in idea["votes"]:
             voters[v["voter_id"]] = v["demographics"]
     ids = sorted(voters)
-    demos = [voters[i] for i in ids]
-    random.Random(2024).shuffle(demos)  # seeded permutation of demographics over voters
-    shuffled = dict(zip(ids, demos))
-    for idea in ideas:
-        idea["votes"] = [{"demographics": shuffled[v["voter_id"]]} for v in idea["votes"]]
-    report = analyze(ideas, topics_from="category", reference_year=2023)
-    rows = [r for r in report["segments"] if r["measure"] == "support"]
-    assert len(rows) >= 50
-    assert significant_fraction(rows) <= 0.05
+    state = CorpusState(online=False)
+    for idea in base:
+        state.add_idea(idea["id"], idea["text"], category=idea["category"])
+    assign = {idea["id"]: (idea["category"] or "uncategorised", 1.0) for idea in base}
+    flagged, n_rows = 0, 0
+    for seed in range(20):
+        demos = [voters[i] for i in ids]
+        random.Random(seed).shuffle(demos)  # seeded permutation of demographics over whole voters
+        shuffled = dict(zip(ids, demos))
+        for idea in base:
+            rec = state.ideas[idea["id"]]
+            rec.supports = {}
+            for v in idea["votes"]:
+                state.add_support(idea["id"], shuffled[v["voter_id"]], f"{idea['id']}:{v['voter_id']}")
+        rows = [r for r in state.segment_rows(assign, 2023) if r["measure"] == "support"]
+        n_rows = len(rows)
+        flagged += any(r["significant"] for r in rows)
+    assert n_rows >= 30
+    assert flagged <= 1, flagged
 
 
 @pytest.fixture(scope="module")
 def madrid_report():
-    records = load_decide_madrid(shared_path(MADRID))
-    assert 2400 < len(records) < 2738  # junk rows dropped
+    records = load_decide_madrid(shared_path(MADRID), drop_junk=False)   # the analysis filters junk itself
+    assert len(records) == 2738
     return analyze(records, params=TopicParams(k=None, k_candidates=(6, 9), seed=42), topics_from="lda",
                    reference_year=2024)
 
 
+def test_madrid_junk_is_flagged_and_kept_out(madrid_report):
+    """Issue 17 point 4: 155 security-scanner rows formed a 199-idea topic, the two largest clusters and the top
+    significant effects. Now they (and bursts of identical copies) are listed for moderators and analysed nowhere."""
+    junk = madrid_report["junk"]
+    assert junk["by_reason"]["scanner"] == 155 and junk["count"] >= 155
+    flagged = {i["id"] for i in junk["items"]}
+    assert all(madrid_report["assignments"][i]["topic"] is None for i in flagged)
+    clustered = {i for c in madrid_report["clusters"] for i in c["ideas"]}
+    assert not clustered & flagged
+    for t in madrid_report["topics"]:
+        assert not {"ssrf", "test", "youtube", "testsia", "url"} & {w for w, _ in t["terms"][:5]}
+
+
 def test_madrid_topics_are_readable(madrid_report):
     q = madrid_report["quality"]
-    print("Decide Madrid quality:", {k: q[k] for k in ("coherence_cv", "diversity", "k")})
+    print("Decide Madrid quality:", {k: q[k] for k in ("coherence", "diversity", "k")})
     assert q["k"] in (6, 9) and len(madrid_report["topics"]) == q["k"]
-    assert 0.40 <= q["coherence_cv"] <= 0.9
+    assert 0.5 <= q["coherence"] <= 1
     assert q["diversity"] >= 0.55
     assert madrid_report["meta"]["languages"].get("es", 0) > 0.95 * madrid_report["meta"]["n_ideas"]
     pipe = TextPipeline()
     spanish_stop = pipe.stopwords("es")
     for topic in madrid_report["topics"]:
-        words = [w for w, _ in topic["terms"]]
-        assert len(words) == 10
+        words = [w for w, _ in topic["terms"] if w not in CONCEPT_LABELS]
+        assert len(words) >= 5
         for word in words + topic["label"].split(", "):
             for part in word.split(" "):
                 assert re.fullmatch(r"[^\W\d_]{3,}", part), word   # real words: letters only
@@ -109,7 +143,7 @@ def test_madrid_topics_are_readable(madrid_report):
         # labels are written forms, not stems: every label word occurs in the corpus as written
         assert len(set(words)) == len(words)
     labels = " ".join(t["label"] for t in madrid_report["topics"])
-    assert any(w in labels for w in ("parque", "aparcamiento", "metro", "calle", "árboles", "niños"))
+    assert any(w in labels for w in ("parques", "aparcamiento", "transporte", "bicicleta", "juegos", "cultura"))
 
 
 def test_madrid_repeated_titles_are_flagged_as_near_duplicates(madrid_report):

@@ -31,7 +31,10 @@ def jsonl(tmp_path):
         for n, (i, _theme, text) in enumerate(make_corpus(15)):
             fh.write(json.dumps({"id": i, "text": text, "demographics": {"birthyear": 1960 + n % 40,
                                                                             "gender": "f"},
-                                 "votes": [{"demographics": {"age_band": "20-40"}}]}) + "\n")
+                                 "votes": [{"demographics": {"age_band": "20-40"}, "voter_id": f"v{n % 7}"}],
+                                 "comments": [{"id": f"c{n}", "text": "Estoy de acuerdo con esta idea del barrio."}]
+                                 }) + "\n")
+        fh.write(json.dumps({"id": "probe", "text": "SSRF Test 3 - 1741429643"}) + "\n")
         fh.write("\n")
     return path
 
@@ -47,8 +50,17 @@ def test_cli_jsonl_report(jsonl, tmp_path):
     assert len(report["topics"]) == 3 and report["quality"]["k"] == 3
     assert all({"id", "label", "terms"} <= set(t) for t in report["topics"])
     assert all(isinstance(w, str) and isinstance(x, float) for t in report["topics"] for w, x in t["terms"])
-    assert len(report["assignments"]) == 45
-    assert {"coherence_cv", "diversity", "k"} <= set(report["quality"])
+    assert len(report["assignments"]) == 46
+    assert {"coherence", "diversity", "k"} <= set(report["quality"])
+    # point 10: the contract plus junk, summaries and the k-selection scores
+    assert {"topics", "assignments", "clusters", "segments", "junk", "summaries", "k_selection"} <= set(report)
+    assert report["junk"]["count"] == 1 and report["junk"]["items"][0]["id"] == "probe"
+    assert report["assignments"]["probe"]["topic"] is None
+    assert report["k_selection"]["chosen"] == 3 and report["k_selection"]["candidates"][0]["k"] == 3
+    assert len(report["summaries"]["topics"]) == 3
+    assert all(s["idea_id"] in report["assignments"] for t in report["summaries"]["topics"]
+               for s in t["sentences"])
+    assert report["meta"]["n_comments"] == 45
     assert {r["dimension"] for r in report["segments"]} == {"age_band", "gender"}
     assert isinstance(report["clusters"], list)
 

@@ -26,7 +26,7 @@ def test_events_projection(corpus):
     assert sid == "v1"
     st.remove_support("parks-0", "v1")
     st.edit_idea("parks-1", text="Semáforo y tráfico", category="movilidad")
-    assert st.ideas["parks-1"].category == "movilidad" and "semafor" in st.ideas["parks-1"].analyzed.tokens
+    assert st.ideas["parks-1"].category == "movilidad" and "~traffic_safety" in st.ideas["parks-1"].analyzed.tokens
     st.merge_ideas("parks-2", "parks-3")
     assert "parks-2" not in st.ideas and len(st.ideas["parks-3"].supports) == 6
     st.withdraw_idea("parks-4")
@@ -64,9 +64,12 @@ def test_report_shape_and_segments(corpus):
     assert {r["measure"] for r in rows} == {"ideas", "support"}
     assert {r["dimension"] for r in rows} == {"age_band", "gender", "district"}
     parks = st.assignment("parks-0")[0]
+    # age has two values here (25 and 70): listed once, as 20-40 versus 60-80
     cell = next(r for r in rows if r["measure"] == "support" and r["dimension"] == "age_band"
-                and r["segment"] == "60-80" and r["topic"] == parks)
-    assert cell["significant"] and cell["lift"] > 2 and cell["topic_label"]
+                and r["segment"] == "20-40" and r["topic"] == parks)
+    assert cell["versus"] == "60-80" and not any(r["segment"] == "60-80" for r in rows
+                                                  if r["dimension"] == "age_band" and r["measure"] == "support")
+    assert cell["significant"] and cell["lift"] < 0.8 and cell["topic_label"]
     keys = {"dimension", "segment", "topic", "measure", "count", "share", "lift", "p_value", "p_adjusted",
             "significant"}
     assert all(keys <= set(r) for r in rows)

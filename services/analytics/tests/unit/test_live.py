@@ -99,7 +99,7 @@ def test_events_build_the_corpus_and_are_applied_once():
     assert c.meta["i3"]["status"] == "accepted" and c.meta["i0"]["title"] == "Edited"
     # i2's support moved to i4, was retracted through the merge; v99's new one lands on i4 too
     assert set(c.state.ideas["i4"].supports) == {"i4:v4", "i2:v99"}
-    assert c.state.ideas["i4"].supports["i2:v99"] == {}
+    assert c.state.ideas["i4"].supports["i2:v99"] == {"__voter__": "v99"}     # the voter: unit of the tests
     version = c.version
     assert not c.apply(events[5]) and c.version == version           # a replayed position is ignored
     assert c.status()["n_supports"] == 24 - 1 - 1 + 1     # withdrawn i1, retracted v2, new v99

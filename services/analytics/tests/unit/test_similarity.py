@@ -53,7 +53,7 @@ def test_near_duplicates_and_clusters(index):
     bici = next(c for c in clusters if "a" in c["ideas"])
     assert bici["size"] == 3 and bici["representative"] in {"a", "a2", "a3"}
     assert ["a", "a2"] == bici["near_duplicates"][0][:2]
-    assert "_" not in bici["label"] and "bicimad" in bici["label"]
+    assert "_" not in bici["label"] and "castilla" in bici["label"]
 
 
 def test_empty_index():
@@ -62,3 +62,35 @@ def test_empty_index():
     assert idx.most_similar_tokens(("a",)) == []
     with pytest.raises(ValueError):
         idx.most_similar("text")
+
+
+def test_opposite_stances_are_never_near_duplicates():
+    """Issue 17 point 5: "Ban Steve Bannon" and "allow Steve Bannon" were flagged as near-duplicates (0.979)."""
+    pipe = TextPipeline()
+    texts = {"ban": "Ban Steve Bannon from entering the UK", "allow": "Allow Steve Bannon to enter the UK",
+             "ban2": "Ban Steve Bannon from entering the UK!",
+             "keep": "Do not close the library in Noord", "close": "Close the library in Noord",
+             "nl_keep": "De bibliotheek in Noord niet sluiten", "nl_close": "De bibliotheek in Noord sluiten"}
+    analysed = {i: pipe.analyze(t) for i, t in texts.items()}
+    idx = SimilarityIndex([(i, a.tokens) for i, a in analysed.items()], pipeline=pipe,
+                          cues={i: a.cues for i, a in analysed.items()})
+    pairs = {frozenset((a, b)) for a, b, _ in idx.near_duplicates(0.7)}
+    assert frozenset(("ban", "ban2")) in pairs
+    for a, b in (("ban", "allow"), ("ban2", "allow"), ("keep", "close"), ("nl_keep", "nl_close")):
+        assert frozenset((a, b)) not in pairs
+    opposing = {frozenset((a, b)) for a, b, _ in idx.opposing(0.7)}
+    assert frozenset(("ban", "allow")) in opposing and frozenset(("keep", "close")) in opposing
+
+
+def test_clusters_do_not_chain():
+    """Issue 17 point 5: single linkage chained A~B~C~… into a 75-idea cluster; average linkage bounds it."""
+    docs = [(f"d{i}", tuple(f"w{j}" for j in range(i, i + 3))) for i in range(30)]
+    idx = SimilarityIndex(docs)
+    clusters = idx.clusters(threshold=0.5)
+    assert clusters and max(c["size"] for c in clusters) <= 3
+    assert all(c["mean_similarity"] >= 0.5 for c in clusters)
+    # a real group of near-identical ideas still forms one cluster
+    same = SimilarityIndex([(f"s{i}", ("pool", "demolition", "swimming") + (("please",) if i % 2 else ()))
+                            for i in range(12)]
+                           + [(f"o{i}", (f"y{i}", f"z{i}", "bench")) for i in range(30)])
+    assert same.clusters(threshold=0.5)[0]["size"] == 12

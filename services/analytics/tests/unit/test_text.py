@@ -28,6 +28,7 @@ def test_strip_html_removes_tags_entities_and_escaped_markup():
     ("da", "Vi vil have flere træer og mere grønt i kvarteret og en sikker cykelsti til skolen for børnene."),
     ("es", "Queremos más árboles y zonas verdes en el barrio, y un carril bici seguro hasta el colegio."),
     ("de", "Wir wollen mehr Bäume und Grün im Viertel und einen sicheren Radweg zur Schule für die Kinder."),
+    ("pl", "Chcemy więcej drzew i zieleni na osiedlu oraz bezpiecznej ścieżki rowerowej do szkoły dla dzieci."),
 ])
 def test_language_detection_and_stemming_per_language(pipe, lang, text):
     a = pipe.analyze(text)
@@ -35,14 +36,22 @@ def test_language_detection_and_stemming_per_language(pipe, lang, text):
     assert a.tokens and len(a.tokens) == len(a.surfaces)
     stop = pipe.stopwords(lang)
     assert not any(s in stop for s in a.surfaces)
-    # stems are prefixes-ish reductions of the surface words, never longer
-    assert all(len(t) <= len(s) for t, s in zip(a.tokens, a.surfaces))
+    # stems are prefix-ish reductions of the surface words, never longer; concept words become concept tokens
+    assert all(len(t) <= len(s) or t.startswith("~") for t, s in zip(a.tokens, a.surfaces))
+    # the same concerns in every language: greenery, cycling, schools (point 1: concepts across languages)
+    assert {"~green", "~cycling", "~education"} <= set(a.tokens), a.tokens
 
 
-def test_supported_languages_are_exactly_the_six():
-    assert set(SUPPORTED_LANGUAGES) == {"nl", "fr", "en", "da", "es", "de"}
+def test_polish_is_detected_and_stemmed_not_reported_as_english(pipe):
+    a = pipe.analyze("Więcej parku, mniej lunaparku - zadbajmy o tereny zielone w dzielnicy Bemowo")
+    assert a.language == "pl" and "~green" in a.tokens
+    assert pipe.analyze("Remont chodników i nowe ławki przy przystankach autobusowych").language == "pl"
+
+
+def test_supported_languages_are_the_seven():
+    assert set(SUPPORTED_LANGUAGES) == {"nl", "fr", "en", "da", "es", "de", "pl"}
     with pytest.raises(ValueError):
-        TextPipeline(languages=("pl",))
+        TextPipeline(languages=("it",))
     with pytest.raises(ValueError):
         TextPipeline(default_language="it", languages=("en",))
 

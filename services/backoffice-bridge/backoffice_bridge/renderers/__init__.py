@@ -26,13 +26,15 @@ MEDIA_TYPES = {
     "oslo-ttl": "text/turtle; charset=utf-8",
     "oslo-jsonld": "application/ld+json",
     "akn": "application/akn+xml",
-    "popolo": "application/json",
+    # Popolo is JSON but not the API's own JSON: a media type of its own, so clients and the API's JSON views
+    # (checked against the OpenAPI document) can tell them apart
+    "popolo": "application/vnd.popolo+json",
     "csv": "text/csv; charset=utf-8; header=present",
 }
 EXTENSIONS = {"oslo-ttl": "ttl", "oslo-jsonld": "jsonld", "akn": "akn.xml", "popolo": "popolo.json", "csv": "csv"}
 _OPTIONS = {
     "oslo-ttl": {"base"}, "oslo-jsonld": {"base", "context_url"}, "akn": {"base", "country"},
-    "popolo": set(), "csv": {"escape_formulas"},
+    "popolo": set(), "csv": {"escape_formulas", "excel"},
 }
 
 

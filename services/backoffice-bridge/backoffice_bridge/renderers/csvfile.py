@@ -31,6 +31,9 @@ motivation          the motivation text or empty
 
 With ``escape_formulas=True`` (the default), a free-text cell starting with ``=``, ``+``, ``-``, ``@``, tab or
 CR gets a leading ``'`` so spreadsheets do not evaluate it (CSV injection); pass False for exact ERP imports.
+
+``excel=True`` (HTTP: ``?variant=excel``) is the variant a spreadsheet with a European locale opens as columns:
+a UTF-8 BOM, ``;`` as separator and a decimal comma in ``amount`` (same columns, same quoting rules).
 """
 from __future__ import annotations
 
@@ -78,12 +81,18 @@ def csv_rows(d: Decision, *, escape_formulas: bool = True) -> list[dict[str, str
     return rows
 
 
-def render_csv(d: Decision, *, escape_formulas: bool = True, header: bool = True, bom: bool = False) -> str:
+def render_csv(d: Decision, *, escape_formulas: bool = True, header: bool = True, bom: bool = False,
+               excel: bool = False) -> str:
     buf = io.StringIO(newline="")
-    if bom:
+    if bom or excel:
         buf.write("\ufeff")
-    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL,
+                            delimiter=";" if excel else ",")
     if header:
         writer.writeheader()
-    writer.writerows(csv_rows(d, escape_formulas=escape_formulas))
+    rows = csv_rows(d, escape_formulas=escape_formulas)
+    if excel:
+        for row in rows:
+            row["amount"] = row["amount"].replace(".", ",")
+    writer.writerows(rows)
     return buf.getvalue()

@@ -4,15 +4,32 @@
 (draft-03). ``result`` uses Popolo's ``pass``/``fail``; ``counts`` use the options ``yes``/``no``/``abstain``
 and are present only when the vote counts are known. ``votes`` (individual votes) is always an empty list:
 Agora receives counts only, never who voted what. The subjects (ideas/projects) are the motion's ``sources``.
+
+Where the schemas have a field, it is used: the decision date is the motion's ``date`` (the sitting's planned start
+when known, else the decision day at 00:00 UTC: the schema wants a date-time). Where they have none, the schemas
+allow further properties (no ``additionalProperties: false``), so the motion also carries ``decided_on`` (the ISO
+date itself), ``description``, ``motivation`` (with ``language``) and ``subjects`` (id, type, title, url, and the
+``amount`` as a decimal string with its ``currency``); a source's ``note`` names the amount too.
 """
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from backoffice_bridge.domain import Decision
+from backoffice_bridge.domain import Decision, Subject
 
 RESULTS = {"accepted": "pass", "allocated": "pass", "implemented": "pass", "rejected": "fail"}
+
+
+def _note(s: Subject) -> str:
+    return s.title if s.amount is None else f"{s.title} ({s.amount} {s.currency})"
+
+
+def _subject(s: Subject) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": s.id, "type": s.type, "title": s.title, "url": s.url}
+    if s.amount is not None:
+        out.update(amount=str(s.amount), currency=s.currency)
+    return out
 
 
 def popolo_document(d: Decision) -> dict[str, Any]:
@@ -43,10 +60,17 @@ def popolo_document(d: Decision) -> dict[str, Any]:
         "identifier": d.id,
         "classification": d.kind,
         "result": RESULTS[d.outcome],
-        "sources": [{"url": s.url, "note": s.title} for s in d.subjects],
+        "sources": [{"url": s.url, "note": _note(s)} for s in d.subjects],
+        "date": (d.session.planned_start.isoformat() if d.session is not None
+                 else f"{d.decided_on.isoformat()}T00:00:00+00:00"),
+        "decided_on": d.decided_on.isoformat(),
+        "language": d.language,
+        "subjects": [_subject(s) for s in d.subjects],
     }
-    if d.session is not None:
-        motion["date"] = d.session.planned_start.isoformat()
+    if d.description is not None:
+        motion["description"] = d.description
+    if d.motivation is not None:
+        motion["motivation"] = d.motivation
     vote_event: dict[str, Any] = {
         "id": vote_event_id,
         "motion_id": motion_id,

@@ -6,6 +6,8 @@ in one pytest session; conftest.py re-exports the fixtures.
 """
 from __future__ import annotations
 
+import base64
+import re
 import threading
 import time
 import uuid
@@ -24,14 +26,18 @@ from agora.events import register
 from agora.events.envelope import NewEvent
 from agora.store import EventStore
 from agora.testing.plugin import Vhost, free_port
-from agora.testing.services import Process, nameko_args, run_relay, run_service, service_env
-from backoffice_bridge import delivery as dl
+from agora.testing.services import TEST_TENANTS, Process, nameko_args, run_relay, run_service, service_env
 
 HERE = Path(__file__).resolve().parent
 BRIDGE_CONFIG = str(HERE.parents[1] / "config.yaml")
 IDEAS_CONFIG = str(HERE.parents[2] / "ideas" / "config.yaml")
 SECRET = "bridge-interface-tests-secret-0123456789"
-WEBHOOK_SECRET = "whsec-0123456789abcdef"
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"bridge-interface-webhook-key-0123").decode()
+README = HERE.parents[1] / "README.md"
+#: the tenants this suite's services declare (agora.tenants): the platform's test tenants and one per test
+BRIDGE_TENANTS = ",".join([TEST_TENANTS, "rec,render,sparse,pb,authz,hook,dead,perm,cfg,drop,pull,crash,lease,inb",
+                           "inbrdf,inberr,inbmix,ptn,ptn-rotate,ptn-replay,ptn-safe,ptn-body,ptn-idem,ptn-erase",
+                           "neg,neg-csv"])
 NASTY = ("<&>\"' ]]> שלום עולם مرحبا \u202eRTL\u202c 🚲🎉 e\u0301 \U0001F468\u200d\U0001F469\u200d\U0001F467 "
          "\\ \"\"\" ''' <![CDATA[x]]> &amp; &#x26; <?xml?> --> \nline2\r\nline3\t tab")
 
@@ -95,16 +101,30 @@ PARTNER = lambda tenant="gent": headers("erp", ("partner",), tenant)  # noqa: E7
 
 
 # ------------------------------------------------------------------ the webhook receiver
+def readme_receiver():
+    """The receiver code of the service README (the block after ``<!-- receiver -->``), executed: what a partner
+    would paste is what the tests verify real deliveries with."""
+    text = README.read_text(encoding="utf-8")
+    code = re.search(r"<!-- receiver -->\s*```python\n(.*?)```", text, re.S).group(1)
+    namespace: dict = {}
+    exec(compile(code, str(README), "exec"), namespace)  # noqa: S102 - our own README
+    return namespace["verify_webhook"]
+
+
 class Receiver:
-    """http.server on 127.0.0.1 in a thread. Per path: fail the first N deliveries with ``fail_status``; verify
-    the HMAC signature (401 when wrong); dedupe by Idempotency-Key (a duplicate is answered 200 and not counted)."""
+    """http.server on 127.0.0.1 in a thread. Per path: fail the first N deliveries with ``fail_status`` (and a body
+    that must never be kept by the bridge); verify the Standard Webhooks signature with the README's receiver code
+    (401 when wrong); dedupe by ``webhook-id`` (a duplicate is answered 200 and not counted)."""
+
+    FAILURE_BODY = b"INTERNAL-STACKTRACE db=10.0.0.7 password=hunter2"
 
     def __init__(self, secret: str = WEBHOOK_SECRET):
-        self.secret = secret
+        self.secrets = {"": [secret]}                   # path prefix -> secrets the receiver knows
+        self.verify = readme_receiver()
         self.lock = threading.Lock()
         self.fail: dict[str, tuple[int, int]] = {}      # path -> (remaining failures, status)
         self.raw: list[dict] = []                       # every request received
-        self.accepted: dict[str, dict] = {}             # idempotency key -> first accepted request
+        self.accepted: dict[str, dict] = {}             # webhook-id -> first accepted request
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -115,7 +135,7 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 hdrs = {k: v for k, v in self.headers.items()}
                 status = receiver.handle(self.path, hdrs, body)
-                payload = b'{"ok": true}'
+                payload = b'{"ok": true}' if status < 400 else receiver.FAILURE_BODY
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -127,14 +147,21 @@ class Receiver:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
+    def knows(self, path: str, secrets: list[str]):
+        with self.lock:
+            self.secrets[path] = list(secrets)
+
+    def _secrets_for(self, path: str) -> list[str]:
+        best = max((p for p in self.secrets if path.startswith(p)), key=len)
+        return self.secrets[best]
+
     def handle(self, path, hdrs, body) -> int:
         with self.lock:
             entry = {"path": path, "headers": hdrs, "body": body, "at": time.time()}
-            try:
-                dl.verify_signature(body, hdrs, [self.secret])
+            if any(self.verify(secret, hdrs, body) for secret in self._secrets_for(path)):
                 entry["signature"] = "valid"
-            except dl.SignatureError as exc:
-                entry["signature"] = str(exc)
+            else:
+                entry["signature"] = "signature mismatch"
                 self.raw.append(entry)
                 return 401
             self.raw.append(entry)
@@ -142,7 +169,7 @@ class Receiver:
             if remaining:
                 self.fail[path] = (remaining - 1, status)
                 return status
-            key = hdrs.get("Idempotency-Key")
+            key = hdrs.get("webhook-id")
             if key not in self.accepted:
                 self.accepted[key] = entry
             return 200
@@ -182,15 +209,10 @@ class Stack:
 
 
 def bridge_env(drop_root, **extra):
+    # the local test receiver listens on 127.0.0.1: allowed by the explicit development setting only
     env = {"AGORA_JWT_SECRET": SECRET, "AGORA_BRIDGE_TICK_S": "0.1", "AGORA_BRIDGE_DROP_ROOT": str(drop_root),
-           "AGORA_SERVICE_NAME": "backoffice-bridge", "AGORA_PUBLIC_URL": "https://agora.example"}
-    try:
-        from agora.testing import shared_dir
-        ctx = shared_dir() / "standards/oslo/besluit-publicatie_nl_erkendestandaard-2025-12-11.context.jsonld"
-        if ctx.exists():
-            env["AGORA_BRIDGE_OSLO_CONTEXT"] = str(ctx)
-    except Exception:  # noqa: BLE001
-        pass
+           "AGORA_SERVICE_NAME": "backoffice-bridge", "AGORA_PUBLIC_URL": "https://agora.example",
+           "AGORA_ENV": "development", "AGORA_WEBHOOK_ALLOW_LOOPBACK": "1", "AGORA_TENANTS": BRIDGE_TENANTS}
     env.update(extra)
     return env
 
@@ -214,7 +236,7 @@ def stack(secantus, tmp_path_factory):
     try:
         with run_relay(secantus, name, vhost.uri), \
                 run_service("ideas.service", secantus, name, vhost.uri, config=IDEAS_CONFIG,
-                            AGORA_JWT_SECRET=SECRET) as ideas, \
+                            AGORA_JWT_SECRET=SECRET, AGORA_TENANTS=BRIDGE_TENANTS) as ideas, \
                 run_service("backoffice_bridge.service", secantus, name, vhost.uri, config=BRIDGE_CONFIG,
                             **bridge_env(drop_root)) as bridge:
             yield Stack(bridge.url, ideas.url, store, db, secantus, vhost.uri, drop_root, receiver,
@@ -238,11 +260,12 @@ def status_changed(store, tenant, idea_id, to, feedback="", language="nl", title
     return ev.id
 
 
-def configure(stack, tenant, adapter_id, **body):
-    resp = requests.put(f"{stack.api(tenant)}/deliveries/adapters/{adapter_id}", json=body, headers=ADMIN(tenant))
+def configure(stack, tenant, adapter_id, who=None, **body):
+    who = who or ADMIN(tenant)
+    resp = requests.put(f"{stack.api(tenant)}/deliveries/adapters/{adapter_id}", json=body, headers=who)
     assert resp.status_code == 200, resp.text
     wait_for(lambda: requests.get(f"{stack.api(tenant)}/deliveries/adapters/{adapter_id}",
-                                  headers=ADMIN(tenant)).json().get("position") == resp.json()["position"],
+                                  headers=who).json().get("position") == resp.json()["position"],
              what=f"adapter {adapter_id} projected")
     return resp.json()
 

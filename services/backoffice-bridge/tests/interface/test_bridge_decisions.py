@@ -75,6 +75,7 @@ def test_renderings_hostile_unicode_and_long_text(stack):
     assert popolo.json()["motion"]["result"] == "pass"
     csv_resp = requests.get(base + ".csv", headers=h)
     assert csv_resp.headers["Content-Type"].startswith("text/csv")
+    assert csv_resp.headers["Content-Disposition"] == f"attachment; filename=\"{did}.csv\"; filename*=UTF-8''{did}.csv"
     csv.field_size_limit(10_000_000)
     rows = list(csv.DictReader(io.StringIO(csv_resp.content.decode("utf-8-sig"))))
     assert len(rows) == 1 and list(rows[0]) == list(CSV_COLUMNS) and rows[0]["decision_id"] == did
@@ -154,12 +155,33 @@ def test_auth_roles_and_tenant_isolation(stack):
     assert requests.get(url, headers=PARTNER("other")).status_code == 403
     assert requests.get(f"{stack.api('other')}/decisions/{did}", headers=PARTNER("other")).status_code == 404
     assert requests.get(f"{stack.api('other')}/decisions", headers=PARTNER("other")).json()["items"] == []
-    # configuring adapters and replays are admin-only
+    # a partner registers pull and webhook adapters for itself; a drop folder (the platform's disks) is staff only
     r = requests.put(f"{stack.api(t)}/deliveries/adapters/x", headers=PARTNER(t),
-                     json={"type": "pull", "format": "csv"})
+                     json={"type": "drop_folder", "format": "csv", "folder": "inbox"})
     assert r.status_code == 403
-    assert requests.post(f"{stack.api(t)}/deliveries/{did}.x/replay", headers=PARTNER(t)).status_code == 403
-    assert requests.get(f"{stack.api(t)}/deliveries", headers=headers("cit", ("citizen",), t)).status_code == 403
+    assert requests.put(f"{stack.api(t)}/deliveries/adapters/x", headers=PARTNER(t),
+                        json={"type": "pull", "format": "csv"}).status_code == 200
+    # a delivery that is not the partner's is not found (its existence is not revealed either)
+    assert requests.post(f"{stack.api(t)}/deliveries/{did}.x/replay", headers=PARTNER(t)).status_code == 404
+    cit = headers("cit", ("citizen",), t)
+    assert requests.get(f"{stack.api(t)}/deliveries", headers=cit).status_code == 403
+    # 401/403 come before validation and not-found (a citizen's bad body on a partner route: 403, not 422)
+    assert requests.put(f"{stack.api(t)}/deliveries/adapters/Bad_Id", headers=cit, data=b"{nope").status_code == 403
+    assert requests.put(f"{stack.api(t)}/deliveries/adapters/Bad_Id", data=b"{nope").status_code == 401
+    assert requests.get(f"{stack.api(t)}/decisions/nope", headers=cit).status_code == 403
+    assert requests.get(f"{stack.api(t)}/decisions?limit=abc", headers=cit).status_code == 403
+
+
+def test_unknown_tenant_is_404_before_anything_is_stored(stack):
+    t = "no-such-city"
+    before = stack.db.events.count_documents({})
+    for method, path, body in [("GET", "/decisions", None), ("GET", "/deliveries/adapters", None),
+                               ("PUT", "/deliveries/adapters/erp", {"type": "pull", "format": "csv"}),
+                               ("POST", "/decisions/inbound", {"id": "x"})]:
+        r = requests.request(method, stack.api(t) + path, json=body, headers=ADMIN(t))
+        assert r.status_code == 404 and r.json()["error"] == "unknown_tenant", (method, path, r.text)
+    assert stack.db.events.count_documents({}) == before
+    assert stack.db.bridge_adapters.count_documents({"tenant": t}) == 0
 
 
 def test_openapi_documents_every_route(stack):

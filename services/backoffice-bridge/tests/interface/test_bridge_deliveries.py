@@ -8,8 +8,9 @@ from rdflib import Graph
 
 from backoffice_bridge import decisions as dmap
 from backoffice_bridge import delivery as dl
+from backoffice_bridge import webhooks as wh
 
-from bridge_support import (ADMIN, NASTY, PARTNER, WEBHOOK_SECRET, configure, decision_of, delivery_of,
+from bridge_support import (ADMIN, NASTY, PARTNER, WEBHOOK_SECRET, configure, decision_of, delivery_of, headers,
                             status_changed, wait_for)
 
 
@@ -44,10 +45,14 @@ def test_webhook_retries_with_backoff_then_delivers_once(stack):
         delay = entry["next_retry"] - entry["at"]
         assert 0.3 * 2 ** n / 2 - 0.01 <= delay <= 0.3 * 2 ** n + 0.01
         assert log[n + 1]["at"] >= entry["next_retry"]
-    # the receiver: 3 requests, same Idempotency-Key, all validly signed; deduped once
+    # the receiver: 3 requests, same webhook-id and Idempotency-Key, all validly signed (README code); deduped once
     got = stack.receiver.requests_to(path)
     assert len(got) == 3 and {r["signature"] for r in got} == {"valid"}
-    assert {r["headers"]["Idempotency-Key"] for r in got} == {dl.idempotency_key(did, "erp", "oslo-ttl")}
+    key = wh.idempotency_key(did, "erp", "oslo-ttl")
+    assert {r["headers"]["Idempotency-Key"] for r in got} == {key}
+    assert {r["headers"]["webhook-id"] for r in got} == {wh.message_id(key)}
+    assert {r["headers"]["webhook-event-type"] for r in got} == {"DecisionRecorded"}
+    assert len({r["headers"]["webhook-timestamp"] for r in got}) >= 2          # signed per attempt
     accepted = stack.receiver.accepted_to(path)
     assert len(accepted) == 1
     assert accepted[0]["headers"]["Content-Type"].startswith("text/turtle")
@@ -55,9 +60,14 @@ def test_webhook_retries_with_backoff_then_delivers_once(stack):
     assert any(str(o) == feedback for o in g.objects())
     assert events_become(stack, t, delivery_id, ["DeliveryAttempted"] * 3 + ["DeliverySucceeded"]) == \
         ["DeliveryAttempted"] * 3 + ["DeliverySucceeded"]
-    # the per-decision log over HTTP (partner may read it)
-    per_decision = requests.get(f"{stack.api(t)}/decisions/{did}/deliveries", headers=PARTNER(t)).json()
+    # the per-decision log over HTTP: staff see it; a partner sees only its own adapters' deliveries
+    per_decision = requests.get(f"{stack.api(t)}/decisions/{did}/deliveries", headers=ADMIN(t)).json()
     assert [(i["adapter_id"], i["status"], i["attempts"]) for i in per_decision["items"]] == [("erp", "succeeded", 3)]
+    assert requests.get(f"{stack.api(t)}/decisions/{did}/deliveries", headers=PARTNER(t)).json()["items"] == []
+    # failed attempts keep a status and a short reason, never the receiver's response body
+    assert [e["error"] for e in log] == ["HTTP 503 Service Unavailable"] * 2 + [None]
+    stored = json.dumps([e.data for e in stack.store.read_stream(t, f"delivery-{delivery_id}")])
+    assert b"hunter2" not in stored.encode() and "hunter2" not in json.dumps(done)
 
 
 def test_dead_letter_after_max_attempts_then_replay(stack):
@@ -70,7 +80,8 @@ def test_dead_letter_after_max_attempts_then_replay(stack):
     did = dmap.decision_id_for(t, eid)
     delivery_id = dmap.delivery_id_for(did, "erp")
     dead = delivery_of(stack, t, delivery_id, "dead_lettered")
-    assert dead["attempts"] == 3 and dead["next_retry_at"] is None and "HTTP 500" in dead["last_error"]
+    assert dead["attempts"] == 3 and dead["next_retry_at"] is None
+    assert dead["last_error"] == "HTTP 500 Internal Server Error"
     assert events_become(stack, t, delivery_id, ["DeliveryAttempted"] * 3 + ["DeliveryDeadLettered"]) == \
         ["DeliveryAttempted"] * 3 + ["DeliveryDeadLettered"]
     listed = requests.get(f"{stack.api(t)}/deliveries", params={"status": "dead_lettered"}, headers=ADMIN(t)).json()
@@ -116,9 +127,17 @@ def test_permanent_failure_and_bad_signature_dead_letter_immediately(stack):
 def test_validation_of_adapter_config(stack):
     t = "cfg"
     url = f"{stack.api(t)}/deliveries/adapters"
+    hook = stack.receiver.url + "/hooks/cfg"
     cases = [("a", {"type": "webhook", "format": "csv", "url": "ftp://x", "secret": WEBHOOK_SECRET}, "url"),
-             ("a", {"type": "webhook", "format": "csv", "url": "http://x.example/"}, "secret"),
-             ("a", {"type": "webhook", "format": "csv", "url": "http://x.example/", "secret": "short"}, "secret"),
+             ("a", {"type": "webhook", "format": "csv", "secret": WEBHOOK_SECRET}, "url"),
+             ("a", {"type": "webhook", "format": "csv", "url": hook}, "secret"),
+             ("a", {"type": "webhook", "format": "csv", "url": hook, "secret": "short"}, "secret"),
+             ("a", {"type": "webhook", "format": "csv", "url": "http://169.254.169.254/latest/meta-data/",
+                    "secret": WEBHOOK_SECRET}, "url"),
+             ("a", {"type": "webhook", "format": "csv", "url": "http://10.0.0.8/hook", "secret": WEBHOOK_SECRET},
+              "url"),
+             ("a", {"type": "webhook", "format": "csv", "url": "http://[::ffff:192.168.1.1]/", "secret":
+                    WEBHOOK_SECRET}, "url"),
              ("a", {"type": "drop_folder", "format": "csv", "folder": "../../etc"}, "folder"),
              ("a", {"type": "carrier-pigeon", "format": "csv"}, "type"),
              ("a", {"type": "pull", "format": "pdf"}, "format"),
@@ -129,9 +148,13 @@ def test_validation_of_adapter_config(stack):
     assert requests.put(f"{url}/a", data=b"{nope", headers=ADMIN(t)).status_code == 400
     assert requests.get(url, headers=ADMIN(t)).json()["items"] == []
     configure(stack, t, "hook", type="webhook", format="csv", url="http://127.0.0.1:9/x", secret=WEBHOOK_SECRET)
-    got = requests.get(f"{url}/hook", headers=PARTNER(t)).json()
-    assert "secret" not in got and len(got["secret_sha256"]) == 64
-    assert WEBHOOK_SECRET not in json.dumps([e.data for e in stack.store.read_stream(t, "adapter-hook")])
+    got = requests.get(f"{url}/hook", headers=ADMIN(t)).json()
+    assert not [k for k in got if "secret" in k]                         # never shown, not even hashed
+    published = json.dumps([e.data for e in stack.store.read_stream(t, "adapter-hook")])
+    assert WEBHOOK_SECRET not in published and "secret" not in published
+    import hashlib
+    assert hashlib.sha256(WEBHOOK_SECRET.encode()).hexdigest() not in published
+    assert requests.get(f"{url}/hook", headers=PARTNER(t)).status_code == 404   # not the partner's adapter
 
 
 def test_drop_folder_writes_then_renames(stack):
@@ -153,7 +176,7 @@ def test_drop_folder_writes_then_renames(stack):
 
 def test_pull_feed_with_cursor(stack):
     t = "pull"
-    configure(stack, t, "feed", type="pull", format="popolo")
+    configure(stack, t, "feed", who=PARTNER(t), type="pull", format="popolo")
     eids = [status_changed(stack.store, t, f"idea-{i}", "rejected", feedback=f"Nee {i}") for i in range(3)]
     dids = [dmap.decision_id_for(t, e) for e in eids]
     for did in dids:
@@ -162,7 +185,7 @@ def test_pull_feed_with_cursor(stack):
     page = requests.get(url, params={"adapter": "feed", "after": 0, "limit": 2}, headers=PARTNER(t)).json()
     assert [i["decision_id"] for i in page["items"]] == dids[:2] and page["next"] == 2 and page["has_more"]
     assert json.loads(page["items"][0]["document"])["motion"]["result"] == "fail"
-    assert page["items"][0]["idempotency_key"] == dl.idempotency_key(dids[0], "feed", "popolo")
+    assert page["items"][0]["idempotency_key"] == wh.idempotency_key(dids[0], "feed", "popolo")
     page2 = requests.get(url, params={"adapter": "feed", "after": page["next"]}, headers=PARTNER(t)).json()
     assert [i["decision_id"] for i in page2["items"]] == dids[2:] and page2["has_more"] is False
     # pulling after 2 acknowledged the first two decisions
@@ -173,3 +196,6 @@ def test_pull_feed_with_cursor(stack):
     assert requests.get(url, params={"adapter": "nope"}, headers=PARTNER(t)).status_code == 404
     assert requests.get(url, params={"after": 0}, headers=PARTNER(t)).status_code == 422
     assert requests.get(url, params={"adapter": "feed"}, headers=PARTNER("elsewhere")).status_code == 403
+    # another partner of the same city does not see this partner's feed
+    assert requests.get(url, params={"adapter": "feed"}, headers=headers("other-erp", ("partner",), t)) \
+        .status_code == 404

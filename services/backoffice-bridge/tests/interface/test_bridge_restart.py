@@ -76,6 +76,7 @@ def test_retry_schedule_and_success_survive_sigkill(env):
         got = receiver.requests_to(path)
         assert len(got) == 3
         assert [r["headers"]["Idempotency-Key"].split(":")[0] for r in got] == [did, did, did2]
+        assert len({r["headers"]["webhook-id"] for r in got}) == 2
         assert len(receiver.accepted_to(path)) == 2
     finally:
         proc.terminate()

@@ -55,3 +55,16 @@ def test_formula_cells_are_neutralised_by_default():
     assert row["title"] == "'=HYPERLINK(\"http://evil\")" and row["motivation"] == "'-1+1"
     (raw,) = rows(render_csv(d, escape_formulas=False))
     assert raw["title"] == "=HYPERLINK(\"http://evil\")"
+
+
+def test_excel_variant_has_bom_semicolons_and_a_decimal_comma():
+    import csv as _csv
+    import io as _io
+    from backoffice_bridge.renderers import render
+    out = render(load_decision(sample.BUDGET), "csv", excel=True)
+    assert out.startswith("\ufeff") and out.splitlines()[0].count(";") == len(CSV_COLUMNS) - 1
+    rows = list(_csv.DictReader(_io.StringIO(out[1:]), delimiter=";"))
+    amount = next(r["amount"] for r in rows if r["amount"])
+    assert "," in amount and "." not in amount
+    plain = list(_csv.DictReader(_io.StringIO(render(load_decision(sample.BUDGET), "csv"))))
+    assert [r["amount"].replace(".", ",") for r in plain] == [r["amount"] for r in rows]

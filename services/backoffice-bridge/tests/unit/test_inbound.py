@@ -99,8 +99,15 @@ def test_unknown_agora_outcome():
         parse_inbound(body, "text/turtle")
 
 
-def test_remote_contexts_are_never_fetched():
+def test_jsonld_works_out_of_the_box_with_the_packaged_terms(contexts):
+    """No configuration: the official context URL resolves to the terms shipped with the package, and gives the
+    same commands as the full official context."""
     body = render(load_decision(sample.FULL), "oslo-jsonld")
+    assert parse_inbound(body, "application/ld+json") == parse_inbound(body, "application/ld+json", contexts=contexts)
+
+
+def test_other_remote_contexts_are_never_fetched():
+    body = render(load_decision(sample.FULL), "oslo-jsonld", context_url="https://example.org/ctx.jsonld")
     with pytest.raises(InboundError, match="never fetched"):
         parse_inbound(body, "application/ld+json")
 

@@ -225,6 +225,29 @@ def test_our_term_table_matches_the_official_context(oslo_context):
             assert scoped[term]["@type"] == coercion, (type_term, term)
 
 
+def test_the_packaged_context_is_our_term_table_and_agrees_with_the_official_one(oslo_context):
+    """The context shipped as package data is generated from CONTEXT_TERMS (rewritten by us, not copied) and says
+    for each of its terms exactly what the official context says."""
+    from backoffice_bridge.vocab import context_document, packaged_context
+    shipped = packaged_context()
+    assert shipped == context_document()
+    official = oslo_context["@context"]
+    for type_term, entry in shipped["@context"].items():
+        assert official[type_term]["@id"] == entry["@id"]
+        for term, definition in entry.get("@context", {}).items():
+            theirs = official[type_term]["@context"][term]
+            assert {k: theirs[k] for k in ("@id", "@type")} == definition, (type_term, term)
+
+
+@pytest.mark.parametrize("case", ["full", "minimal"])
+def test_jsonld_expands_to_the_turtle_graph_with_the_packaged_context(case):
+    from backoffice_bridge.vocab import packaged_context
+    decision = load_decision(CASES[case]())
+    doc = decision_jsonld(decision)
+    from_jsonld = rdflib.Graph().parse(data=json.dumps(local_jsonld(doc, packaged_context())), format="json-ld")
+    assert isomorphic(from_jsonld, rdflib.Graph().parse(data=render_oslo_turtle(decision), format="turtle"))
+
+
 def test_jsonld_references_the_official_context_and_uses_id_objects():
     doc = decision_jsonld(load_decision(sample.FULL))
     assert doc["@context"][0] == OFFICIAL_CONTEXT_URL

@@ -47,10 +47,27 @@ def test_content():
     assert rejected["motion"]["result"] == "fail"
 
 
-def test_without_votes_or_session_there_are_no_counts_or_dates():
+def test_without_votes_or_session_there_are_no_counts_or_session_dates():
     doc = popolo_document(load_decision(_bare()))
     assert "counts" not in doc["vote_event"] and "start_date" not in doc["vote_event"]
     assert "legislative_session_id" not in doc["motion"]
+    # the decision day is still the motion's date (a date-time, as the schema wants)
+    assert doc["motion"]["date"] == f"{_bare()['decided_on']}T00:00:00+00:00"
+
+
+def test_date_amounts_and_motivation_are_carried(popolo_validator):
+    full = popolo_document(load_decision(sample.FULL))
+    assert full["motion"]["date"] == "2024-03-04T19:00:00+01:00" or full["motion"]["date"].startswith("2024-03-04")
+    assert full["motion"]["decided_on"] == sample.FULL["decided_on"]
+    assert full["motion"]["motivation"] == sample.FULL["motivation"]
+    budget = popolo_document(load_decision(sample.BUDGET))
+    amounts = [(s["id"], s.get("amount"), s.get("currency")) for s in budget["motion"]["subjects"]]
+    expected = [(s["id"], s.get("amount"), s.get("currency")) for s in sample.BUDGET["subjects"]]
+    assert [a[1:] for a in amounts] == [(str(e[1]) if e[1] is not None else None, e[2]) for e in expected]
+    assert any(s.get("amount") for s in budget["motion"]["subjects"])
+    note = budget["motion"]["sources"][0]["note"]
+    assert sample.BUDGET["subjects"][0]["currency"] in note
+    assert popolo_validator.errors(full) == [] and popolo_validator.errors(budget) == []
 
 
 def test_texts_are_carried_exactly():

@@ -98,3 +98,18 @@ def test_hostile_and_very_long_texts_are_accepted_verbatim():
     d = load_decision(sample.nasty(long=True))
     assert d.title == sample.NASTY
     assert d.motivation == sample.NASTY * 3000 and len(d.motivation) > 200_000
+
+
+@pytest.mark.parametrize("field", ["description", "motivation"])
+def test_an_empty_optional_text_means_none_and_every_renderer_accepts_it(field):
+    """10 of 30 held-out decisions had ``"description": ""``: that means "no description", not an error."""
+    from backoffice_bridge.renderers import FORMATS, render
+    data = sample.full()
+    data[field] = ""
+    data["decided_by"]["classification"] = " "
+    d = load_decision(data)
+    assert getattr(d, field) is None and d.decided_by.classification == "council"
+    for fmt in FORMATS:
+        assert render(d, fmt)
+    with pytest.raises(DecisionInvalid, match="title"):
+        load_decision(dict(sample.full(), title=""))          # a required text stays required

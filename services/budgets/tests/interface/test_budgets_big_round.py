@@ -35,7 +35,7 @@ def test_100k_ballot_count_keeps_other_entrypoints_answering(quiet_world):
     # bulk load straight into the event store: one stream per ballot, single-event appends → group commit
     def append(chunk):
         for vid, sel in chunk:
-            w.store.append("city", f"ballot-{rid}-{vid}", [NewEvent("BallotCast", {
+            w.store.append(w.tenant, f"ballot-{rid}-{vid}", [NewEvent("BallotCast", {
                 "round_id": rid, "voter": vid, "voter_id": vid, "ballot": {"projects": sel, "points": None},
                 "personal": None})], 0)
     registry.all_types()      # load the event catalog before the threads validate (its lazy load is not thread-safe)

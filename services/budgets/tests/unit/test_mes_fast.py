@@ -1,4 +1,5 @@
-"""The fast MES implementation (budgets._mes_fast) decides exactly like the reference class-based one.
+"""The fast MES implementation (budgets._mes_fast) decides exactly like the reference class-based one
+(tests/mes_reference.py).
 
 Randomised: 600 seeded instance runs (200 per completion) (ties in costs and ballots, budgets giving poor/rich
 splits, add-one skips),
@@ -15,6 +16,7 @@ import pytest
 from budgets.approvals import ApprovalProfile
 from budgets.instance import Instance, Project, Vote
 from budgets.mes import equal_shares
+from mes_reference import reference_equal_shares
 from budgets.ranking import tally
 from budgets.rules import _mes_explanations, _tie_rank
 
@@ -42,8 +44,8 @@ def run_both(inst: Instance, completion):
     prof = ApprovalProfile.from_instance(inst)
     rank = _tie_rank(tally(inst), None)
     out = []
-    for reference in (True, False):
-        run = equal_shares(prof, inst.budget, rank, completion=completion, reference=reference)
+    for run in (reference_equal_shares(prof, inst.budget, rank, completion=completion),
+                equal_shares(prof, inst.budget, rank, completion=completion)):
         out.append((run.selected, run.voter_budget, run.rho, run.price, run.payments,
                     _mes_explanations(prof, run)))
     return out

@@ -6,9 +6,9 @@ from fractions import Fraction
 
 import pytest
 
-from budgets import pabulib
+from budgets import pabulib_io as pabulib
 from budgets.__main__ import main
-from budgets.pabulib import PabulibError
+from agora.pabulib import PabulibError
 
 GOOD = """META
 key;value
@@ -111,3 +111,39 @@ def test_cli_export_and_import(tmp_path, capsys):
     assert [e["type"] for e in events][:2] == ["RoundOpened", "ProjectAdded"]
     assert events[0]["data"]["constraints"] == {"max_total_points": 10}
     assert events[4]["data"]["ballot"] == {"projects": ["1", "2"], "points": [3, 2]}
+
+
+def test_export_pseudonyms_are_fresh_per_export_and_name_nobody():
+    """Issue 16: an export's voter_id is a pseudonym of that export (not the log's pseudonym, not the subject)."""
+    from agora.events import NewEvent
+    from budgets.domain import BudgetRound
+    inst = pabulib.loads(GOOD)
+    events = pabulib.instance_to_events(inst, round_id="r1", tenant_id="t1", project_id="p1")
+    round_ = BudgetRound.from_events(events)
+    round_.apply(NewEvent("BallotCast", {"round_id": "r1", "voter": "p-live", "voter_id": "p-live",
+                                         "ballot": {"projects": ["1"], "points": [2]}}))
+    first, second = (pabulib.export_instance(round_) for _ in range(2))
+    ids = [v.voter_id for v in first.votes]
+    assert len(set(ids)) == 4 and not set(ids) & {"a", "b", "c", "p-live"}
+    assert not set(ids) & {v.voter_id for v in second.votes}
+    assert ids == sorted(ids)                       # row order follows the pseudonyms, not the log
+    assert sorted(v.projects for v in first.votes) == sorted(v.projects for v in second.votes)
+    assert all(not v.fields for v in first.votes)   # no personal data (the file had age and sex columns)
+    again = pabulib.loads(pabulib.dumps(first))
+    assert again == first
+
+
+def test_shared_reader_is_the_format():
+    """agora.pabulib reads and writes the format; values stay strings; the writer sets the counts."""
+    from agora import pabulib as pb
+    f = pb.parse(GOOD)
+    assert f.meta["budget"] == "100.5" and f.projects[0] == {"project_id": "1", "cost": "50",
+                                                             "name": "Park; with benches"}
+    assert f.votes[1] == {"voter_id": "b", "vote": "2", "points": "5", "age": "71", "sex": "M"}
+    assert f.line_of("VOTES", "b") == 17 and f.line_of("PROJECTS", "2") == 12
+    assert pb.split_list(" 1, 2 ,") == ["1", "2"]
+    assert pb.parse(pb.dumps(f)) == f
+    only = pb.parse("PROJECTS\nproject_id;cost\n1;2\n", sections=("PROJECTS",))
+    assert only.projects == [{"project_id": "1", "cost": "2"}] and only.votes == []
+    with pytest.raises(pb.PabulibError, match="missing section META"):
+        pb.parse("PROJECTS\nproject_id;cost\n1;2\n")

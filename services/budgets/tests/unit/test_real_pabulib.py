@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from agora.testing import shared_dir, shared_path
 
-from budgets import pabulib
+from budgets import pabulib_io as pabulib
 from budgets.rules import PABULIB_RULE_NAMES, UnknownRule, count, rule_from_pabulib
 
 FILES = sorted(p.name for p in (shared_dir() / "data" / "pabulib").glob("*.pb"))
@@ -72,7 +72,7 @@ def test_round_trip_and_events(name):
     again = pabulib.loads(pabulib.dumps(first))
     assert again == first
     events = pabulib.instance_to_events(first, round_id="r1", tenant_id="t1", project_id="p1")
-    kinds = [e["type"] for e in events]
+    kinds = [e.type for e in events]
     assert kinds[0] == "RoundOpened" and kinds[-1] == "RoundClosed"
     assert kinds.count("ProjectAdded") == len(first.projects)
     assert kinds.count("BallotCast") == len(first.votes)

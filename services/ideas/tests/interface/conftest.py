@@ -1,1 +1,1 @@
-from ideas_support import app, board, running, store  # noqa: F401  (fixtures)
+from ideas_support import app, board, running, store, tenant  # noqa: F401  (fixtures)

@@ -2,6 +2,11 @@
 
 A uniquely named module (not conftest) so that test modules can import helpers even when several services'
 suites run in one pytest session; conftest.py re-exports the fixtures.
+
+* application level: ``store`` / ``app`` / ``board`` — the use cases and the board subscription over a fresh
+  database, callers as :class:`agora.auth.Principal` (what the route layer hands the handlers);
+* service level: ``running`` — one real ``nameko run`` of the service per module, and ``tenant`` — a freshly
+  registered tenant per test (tenants are operator-registered: agora.tenants).
 """
 import datetime as dt
 import uuid
@@ -11,21 +16,27 @@ from pathlib import Path
 import pymongo
 import pytest
 
-from agora.testing import eventually as _eventually
 from agora import auth
 from agora.events.envelope import NewEvent
 from agora.store import EventStore
-from agora.subscriptions import Subscription
+from agora.tenants import TenantRegistry
 from agora.testing.plugin import Vhost
 from agora.testing.services import run_service
 from ideas import projections
-from ideas.dependencies import Ideas
+from ideas.application import Ideas
 from ideas.similarity import IndexCache
 
-ADMIN = {"sub": "ada", "roles": ["admin"]}
-ALICE = {"sub": "alice", "roles": ["citizen"]}
-BOB = {"sub": "bob", "roles": ["citizen"]}
-MOD = {"sub": "mo", "roles": ["moderator"]}
+T = "ghent"
+
+
+def who(sub: str, *roles: str, tenant: str = T) -> auth.Principal:
+    return auth.Principal(sub, tenant, frozenset(roles))
+
+
+ADMIN = who("ada", "admin")
+ALICE = who("alice", "citizen")
+BOB = who("bob", "citizen")
+MOD = who("mo", "moderator")
 
 
 def iso(delta_days: float) -> str:
@@ -53,9 +64,8 @@ def app(store, mongo_db):
 
 @pytest.fixture
 def board(store, mongo_db):
-    """The board subscription, polled by hand (the same engine the nameko @subscribe entrypoint runs)."""
-    return Subscription(store, mongo_db, "ideas", "board", projections.IDEA_TYPES + projections.VOTE_TYPES,
-                        lambda ev, s: projections.apply(mongo_db, ev, s))
+    """The board subscription, polled by hand (the same engine and handler the nameko @subscribe runs)."""
+    return projections.board_subscription(store, mongo_db)
 
 
 def react(store, tenant, project_id, idea_id, voter, value, previous=0, kind="ReactionCast", target_type="idea",
@@ -80,10 +90,10 @@ class Running:
     mongo_uri: str
     proc: object
 
-    def token(self, sub, roles, tenant="ghent"):
+    def token(self, sub, roles, tenant=T):
         return {"Authorization": "Bearer " + auth.mint(sub, tenant, roles, secret=SECRET)}
 
-    def api(self, tenant="ghent"):
+    def api(self, tenant=T):
         return f"{self.url}/api/v1/tenants/{tenant}"
 
 
@@ -104,6 +114,9 @@ def running(secantus):
         vhost.delete()
 
 
-def eventually(fn, timeout=20.0, interval=0.05):
-    """Poll ``fn`` until it returns something truthy (projections are updated asynchronously)."""
-    return _eventually(fn, timeout=timeout, interval=interval)
+@pytest.fixture
+def tenant(running):
+    """A tenant registered for this test only (the running service sees it at its next lookup)."""
+    name = "t-" + uuid.uuid4().hex[:12]
+    TenantRegistry(running.store).add(name, by="test")
+    return name

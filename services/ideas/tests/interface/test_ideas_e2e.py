@@ -9,7 +9,9 @@ import requests
 
 from agora.testing.services import run_relay
 
-from ideas_support import eventually, open_phases
+from agora.testing import eventually
+
+from ideas_support import open_phases
 
 T = "ghent"
 
@@ -34,7 +36,8 @@ def test_submitted_idea_is_stored_published_and_listed(running, relay):
                              message.delivery_info["routing_key"]))
             message.ack()
 
-        with conn.Consumer([queue], callbacks=[on_message], accept=["json", "application/json"]):
+        with conn.Consumer([queue], callbacks=[on_message],
+                           accept=["json", "application/json", "application/cloudevents+json"]):
             project = requests.post(running.api() + "/projects", headers=admin,
                                     json={"title": "E2E", "phases": open_phases()}).json()["project_id"]
             r = requests.post(running.api() + "/ideas", headers=alice, json={
@@ -58,12 +61,12 @@ def test_submitted_idea_is_stored_published_and_listed(running, relay):
     assert routing_key == "IdeaSubmitted" and headers["tenant"] == T
     assert ce["specversion"] == "1.0" and ce["source"] == "/agora/ideas" and ce["id"] == stored.id
     assert ce["subject"] == f"idea-{idea_id}" and ce["tenant"] == T
-    assert ce["dataschema"] == "urn:agora:schema:IdeaSubmitted:1"
+    assert ce["dataschema"].endswith("/schemas/IdeaSubmitted.v2.json")
     assert ce["data"]["idea_id"] == idea_id and ce["data"]["title"] == "Fontaine 💧 au parc"
-    assert ce["data"]["language"] == "fr"
+    assert ce["data"]["language"] == "fr" and ce["data"]["author"] == running.store.person_id(T, "alice")
     # demographics: plaintext for readers of the store, sealed (crypto-shreddable) on the wire
     assert stored.data["personal"] == {"birth_year": 2001, "gender": None, "district": "Centrum", "domicile": None,
-                                       "consent": True}
+                                       "consent": True, "display_name": None}
     assert set(ce["data"]["personal"]) == {"_enc", "_kid"} and "Centrum" not in json.dumps(ce)
     # visible in the list projection
     items = eventually(lambda: [i for i in requests.get(running.api() + "/ideas",

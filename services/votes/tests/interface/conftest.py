@@ -1,5 +1,8 @@
 """Interface tests: the votes service as a real `nameko run` subprocess, the relay, real RabbitMQ and SecantusDB.
 
+The service, the relay, the database and the vhost are started once per test module (``stack``); each test gets a
+tenant of its own (``world``), registered in the tenant registry the way an operator would.
+
 The ideas service is represented by its events: tests append ProjectCreated/PhaseAdded/IdeaSubmitted/... to the
 store exactly as the ideas service would (schemas from agora.events.ideas), and the votes service learns them
 through its own subscription.
@@ -13,10 +16,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from agora.testing import eventually
 from agora import auth
 from agora.events.envelope import NewEvent
 from agora.store import EventStore
+from agora.tenants import TenantRegistry
+from agora.testing import eventually
+from agora.testing.plugin import Vhost
 from agora.testing.services import run_relay, run_service
 
 CONFIG = str(Path(__file__).resolve().parents[2] / "config.yaml")
@@ -30,9 +35,14 @@ def iso(dt):
 class World:
     """Handle on the running service plus helpers to play the ideas service and citizens."""
 
-    def __init__(self, url, store, db, tenant="city"):
+    def __init__(self, url, store, db, tenant):
         self.url, self.store, self.db, self.tenant = url, store, db, tenant
         self.http = requests.Session()
+
+    def new_tenant(self, **settings):
+        name = "v" + uuid.uuid4().hex[:12]
+        TenantRegistry(self.db).add(name, settings or None, by="test")
+        return name
 
     def token(self, sub, roles=("citizen",), tenant=None):
         return auth.mint(sub, tenant or self.tenant, roles, secret=SECRET)
@@ -98,32 +108,58 @@ class World:
                                   == v for k, v in expected.items()), "settings")
         return pos
 
-    def react(self, sub, iid, value, **kw):
+    def react(self, sub, iid, value, headers=None, **kw):
         return self.http.put(self.api(f"/ideas/{iid}/reaction"), json={"value": value, **kw},
-                             headers=self.headers(sub))
+                             headers={**self.headers(sub), **(headers or {})})
 
-    def tally(self, iid, kind="ideas", **params):
-        r = self.http.get(self.api(f"/{kind}/{iid}/tally"), params=params)
+    def tally(self, iid, kind="ideas", staff=False, **params):
+        headers = self.headers("adm", ("admin",)) if staff else None
+        r = self.http.get(self.api(f"/{kind}/{iid}/tally"), params=params, headers=headers)
         assert r.status_code == 200, r.text
         return r.json()
 
-    def settled_tally(self, iid, kind="ideas"):
-        """The tally once the projection has caught up with the whole log."""
+    def settled(self):
+        """Wait until the tally projection has caught up with the whole log."""
         head = self.store.head()
         self.wait_for(lambda: self._checkpoint("tallies") >= head, "tally projection")
-        return self.tally(iid, kind)
+
+    def settled_tally(self, iid, kind="ideas", staff=False):
+        """The tally once the projection has caught up with the whole log."""
+        self.settled()
+        return self.tally(iid, kind, staff)
+
+    def events(self, types, tenant=None):
+        return [e for e in self.store.read_all(tenant or self.tenant, limit=100000) if e.type in types]
 
     def _checkpoint(self, name):
         doc = self.db["subscription_checkpoints"].find_one({"_id": f"votes:{name}"})
         return doc["position"] if doc else 0
 
 
-@pytest.fixture
-def world(secantus, mongo_db, amqp_uri):
-    store = EventStore(mongo_db).ensure_indexes()
+@pytest.fixture(scope="module")
+def stack(secantus):
+    """The votes service, the relay, a database and a vhost, once per test module."""
+    import pymongo
+    client = pymongo.MongoClient(secantus, tz_aware=True)
+    db = client.get_database("t_" + uuid.uuid4().hex[:16])
+    vhost = Vhost()
+    store = EventStore(db).ensure_indexes()
     extra = {"AGORA_JWT_SECRET": SECRET, "AGORA_SERVICE_NAME": "votes"}
-    with run_relay(secantus, mongo_db.name, amqp_uri, **extra):
-        with run_service("votes.service", secantus, mongo_db.name, amqp_uri, config=CONFIG, **extra) as svc:
-            w = World(svc.url, store, mongo_db)
-            w.service = svc
-            yield w
+    try:
+        with run_relay(secantus, db.name, vhost.uri, **extra):
+            with run_service("votes.service", secantus, db.name, vhost.uri, config=CONFIG, **extra) as svc:
+                yield svc, store, db
+    finally:
+        vhost.delete()
+        client.drop_database(db.name)
+        client.close()
+
+
+@pytest.fixture
+def world(stack):
+    """A tenant of its own for each test."""
+    svc, store, db = stack
+    w = World(svc.url, store, db, tenant="none")
+    w.tenant = w.new_tenant()
+    w.service = svc
+    return w

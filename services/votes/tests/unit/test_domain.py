@@ -2,7 +2,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from agora.errors import Conflict, ValidationFailed
+from agora.errors import Conflict
+from agora.events import NewEvent
 from votes import domain as d
 
 NOW = datetime(2026, 5, 10, tzinfo=timezone.utc)
@@ -13,136 +14,112 @@ def phase(**settings):
                    d.VotingSettings(**settings))
 
 
-class Ev:
-    def __init__(self, type, data):
-        self.type, self.data = type, data
+def idea(target_id="i1", **kw):
+    return d.Target("idea", target_id, kw.pop("counted_for", target_id), kw.pop("idea_id", target_id), "p1", **kw)
 
 
-def apply(agg, new):
-    for t, data in new:
-        agg.apply(t, data)
-    return new
+def comment(target_id="c1", idea_id="i1"):
+    return d.Target("comment", target_id, target_id, idea_id, "p1")
 
 
-def test_age_bands():
-    on = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    assert d.age_band(2010, on) == "0-20"
-    assert d.age_band(2006, on) == "20-40"
-    assert d.age_band(1987, on) == "20-40"
-    assert d.age_band(1986, on) == "40-60"
-    assert d.age_band(1960, on) == "60-80"
-    assert d.age_band(1930, on) == "80+"
-    assert d.age_band(None, on) == "unknown"
+def step(agg, ev):
+    """Apply what a command decided (as the runner does after the append)."""
+    return agg.evolved([ev] if isinstance(ev, NewEvent) else ev or [])
 
 
 def test_cast_is_idempotent_change_and_retract_are_events():
-    agg = d.CitizenReactions("p1", "alice")
-    kw = dict(target_type="idea", target_id="i1", idea_id="i1", phase=phase(), personal={"birth_year": 1990})
-    [(t, data)] = apply(agg, agg.react(value=1, **kw))
-    assert t == "ReactionCast" and data["value"] == 1 and data["previous"] == 0
-    assert data["personal"] == {"birth_year": 1990, "gender": None, "district": None}
-    assert agg.react(value=1, **kw) == []
-    [(t, data)] = apply(agg, agg.react(value=-1, **kw))
-    assert (t, data["value"], data["previous"]) == ("ReactionChanged", -1, 1)
-    kw.pop("target_type")
-    [(t, data)] = apply(agg, agg.retract(target_type="idea", **{k: v for k, v in kw.items()}))
-    assert (t, data["value"], data["previous"]) == ("ReactionRetracted", 0, -1)
-    assert agg.retract(target_type="idea", **kw) == []
+    agg = d.CitizenReactions("p1", "p-alice")
+    ev = agg.react(idea(), phase(), 1, {"birth_year": 1990, "consent": True})
+    assert isinstance(ev, NewEvent) and ev.type == "ReactionCast"
+    assert (ev.data["value"], ev.data["previous"], ev.data["voter"]) == (1, 0, "p-alice")
+    assert ev.data["personal"] == {"birth_year": 1990, "gender": None, "district": None}
+    agg = step(agg, ev)
+    assert agg.react(idea(), phase(), 1, None) is None
+    ev = agg.react(idea(), phase(), -1, None)
+    assert (ev.type, ev.data["value"], ev.data["previous"], ev.data["personal"]) == ("ReactionChanged", -1, 1, None)
+    agg = step(agg, ev)
+    ev = agg.retract(idea(), phase())
+    assert (ev.type, ev.data["value"], ev.data["previous"], ev.data["personal"]) == ("ReactionRetracted", 0, -1,
+                                                                                       None)
+    assert step(agg, ev).retract(idea(), phase()) is None
 
 
-def test_up_only_phase_refuses_down_and_comments_take_likes_only():
-    agg = d.CitizenReactions("p1", "alice")
-    with pytest.raises(Conflict):
-        agg.react(target_type="idea", target_id="i1", idea_id="i1", phase=phase(downvoting=False), value=-1,
-                  personal={})
-    with pytest.raises(ValidationFailed):
-        agg.react(target_type="comment", target_id="c1", idea_id="i1", phase=phase(), value=-1, personal={})
-    with pytest.raises(Conflict):
-        agg.react(target_type="idea", target_id="i1", idea_id="i1", phase=phase(enabled=False), value=1,
-                  personal={})
+def test_an_aggregate_is_never_mutated_by_evolving():
+    agg = d.CitizenReactions("p1", "p-alice")
+    after = step(agg, agg.react(idea(), phase(), 1, None))
+    assert agg.reactions == {} and len(after.reactions) == 1
+
+
+def test_no_demographics_without_any_given():
+    agg = d.CitizenReactions("p1", "p-alice")
+    assert agg.react(idea(), phase(), 1, {"birth_year": None, "gender": None, "district": None})\
+        .data["personal"] is None
+
+
+def _reason(fn):
+    with pytest.raises(Conflict) as err:
+        fn()
+    return err.value.details["reason"]
+
+
+def test_refusals_are_coded():
+    agg = d.CitizenReactions("p1", "p-alice")
+    assert _reason(lambda: agg.react(idea(), phase(downvoting=False), -1, None)) == "downvoting_disabled"
+    assert _reason(lambda: agg.react(idea(), phase(enabled=False), 1, None)) == "reacting_disabled"
+    assert _reason(lambda: agg.react(comment(), phase(comment_likes=False), 1, None)) == "comment_likes_disabled"
+    assert _reason(lambda: agg.react(idea(), None, 1, None)) == "phase_closed"
+    assert _reason(lambda: agg.react(idea(status="withdrawn"), phase(), 1, None)) == "idea_withdrawn"
+    assert _reason(lambda: agg.react(idea(proposal_status="expired"), phase(), 1, None)) == "proposal_expired"
+    assert _reason(lambda: agg.retract(idea(), None)) == "phase_closed"
 
 
 def test_limit_per_phase_counts_active_up_votes():
-    agg = d.CitizenReactions("p1", "alice")
+    agg = d.CitizenReactions("p1", "p-alice")
     ph = phase(max_up=2)
     for i in (1, 2):
-        apply(agg, agg.react(target_type="idea", target_id=f"i{i}", idea_id=f"i{i}", phase=ph, value=1,
-                             personal={}))
+        agg = step(agg, agg.react(idea(f"i{i}"), ph, 1, None))
     with pytest.raises(Conflict) as err:
-        agg.react(target_type="idea", target_id="i3", idea_id="i3", phase=ph, value=1, personal={})
-    assert err.value.details["reason"] == "limit_reached"
+        agg.react(idea("i3"), ph, 1, None)
+    assert err.value.details["reason"] == "limit_reached" and err.value.details["used"] == 2
     # retracting frees a slot; comment likes do not count
-    apply(agg, agg.retract(target_type="idea", target_id="i1", idea_id="i1", phase=ph, personal={}))
-    apply(agg, agg.react(target_type="comment", target_id="c1", idea_id="i1", phase=ph, value=1, personal={}))
-    assert agg.react(target_type="idea", target_id="i3", idea_id="i3", phase=ph, value=1, personal={})
+    agg = step(agg, agg.retract(idea("i1"), ph))
+    agg = step(agg, agg.react(comment(), ph, 1, None))
+    assert agg.react(idea("i3"), ph, 1, None) is not None
 
 
 def test_merged_alias_reaction_is_found():
-    agg = d.CitizenReactions("p1", "alice")
-    apply(agg, agg.react(target_type="idea", target_id="A", idea_id="A", phase=phase(), value=1, personal={}))
-    assert agg.react(target_type="idea", target_id="B", idea_id="B", phase=phase(), value=1, personal={},
-                     aliases=["A"]) == []
-    [(t, data)] = agg.react(target_type="idea", target_id="B", idea_id="B", phase=phase(), value=-1, personal={},
-                            aliases=["A"])
-    assert t == "ReactionChanged" and data["target_id"] == "A"
+    agg = d.CitizenReactions("p1", "p-alice")
+    agg = step(agg, agg.react(idea("A"), phase(), 1, None))
+    survivor = idea("B", aliases=("A",))
+    assert agg.react(survivor, phase(), 1, None) is None
+    ev = agg.react(survivor, phase(), -1, None)
+    assert ev.type == "ReactionChanged" and ev.data["target_id"] == "A"
 
 
-def test_manual_votes_need_a_reason_and_are_idempotent():
-    with pytest.raises(ValidationFailed) as err:
-        d.manual_votes(idea_id="i", project_id="p", phase_id=None, up=-1, down=0, reason=" ", by="adm",
-                       previous=None)
-    assert set(err.value.fields) == {"up", "reason"}
-    [(t, data)] = d.manual_votes(idea_id="i", project_id="p", phase_id=None, up=5, down=1, reason="paper",
-                                 by="adm", previous=None)
-    assert t == "ManualVotesSet" and data["previous_up"] == 0
-    assert d.manual_votes(idea_id="i", project_id="p", phase_id=None, up=5, down=1, reason="paper", by="adm",
-                          previous={"up": 5, "down": 1}) == []
+def test_manual_votes_are_idempotent_and_refused_on_a_merged_idea():
+    ev = d.manual_votes(idea("i"), None, 5, 1, " paper ", "p-adm", None)
+    assert ev.type == "ManualVotesSet" and ev.data["previous_up"] == 0 and ev.data["reason"] == "paper"
+    assert d.manual_votes(idea("i"), None, 5, 1, "paper", "p-adm", {"up": 5, "down": 1}) is None
+    assert _reason(lambda: d.manual_votes(idea("A", counted_for="B", idea_id="B"), None, 1, 0, "x", "p", None)) \
+        == "idea_merged"
 
 
-def _r(t, target, voter, value, previous=0, personal=None, tt="idea"):
-    return (t, {"target_type": tt, "target_id": target, "idea_id": target, "project_id": "p", "phase_id": "ph",
-                "voter": voter, "value": value, "previous": previous, "personal": personal or {}})
+def test_proposal_outcome():
+    ph = phase(threshold=3, expire_days=1)
+    doc = {"idea_id": "i", "project_id": "p1", "submitted_at": "2026-05-08T00:00:00Z", "status": "published"}
+    assert d.proposal_outcome(doc, ph, 3, None).type == "ThresholdReached"
+    assert d.proposal_outcome(doc, ph, 2, None) is None
+    expired = d.proposal_outcome(doc, ph, 2, NOW)
+    assert expired.type == "Expired" and expired.data["deadline"].startswith("2026-05-09")
+    assert d.proposal_outcome(dict(doc, proposal_status="expired"), ph, 5, NOW) is None
+    assert d.proposal_outcome(doc, phase(), 50, NOW) is None          # no threshold: not a proposal
 
 
-def test_tallies_segments_manual_and_merge_without_double_count():
-    state = d.MemoryState()
-    tallies = d.Tallies(state)
-    when = "2026-05-10T10:00:00Z"
-    events = [
-        _r("ReactionCast", "A", "ann", 1, personal={"birth_year": 1990, "gender": "female", "district": "north"}),
-        _r("ReactionCast", "A", "bob", -1, personal={"birth_year": 1950, "gender": "male"}),
-        _r("ReactionCast", "B", "ann", 1),
-        _r("ReactionCast", "A", "cid", 1),
-        ("ManualVotesSet", {"idea_id": "A", "project_id": "p", "phase_id": "ph", "up": 10, "down": 2,
-                            "reason": "paper", "by": "adm"}),
-        _r("ReactionChanged", "A", "cid", -1, previous=1),
-        _r("ReactionRetracted", "A", "cid", 0, previous=-1),
-    ]
-    for pos, (t, data) in enumerate(events, 1):
-        tallies.apply(t, data, position=pos, time=when)
-    a = d.tally_view(state.get_tally("idea", "A"))
-    assert (a["up"], a["down"], a["manual"], a["total"]["votes"]) == (1, 1, {"up": 10, "down": 2}, 14)
-    assert a["segments"]["age"]["20-40"] == {"up": 1, "down": 0}
-    assert a["segments"]["age"]["60-80"] == {"up": 0, "down": 1}
-    assert a["segments"]["district"]["unknown"] == {"up": 0, "down": 1}
-    tallies.apply("IdeaMerged", {"idea_id": "A", "survivor_id": "B"}, position=99, time=when)
-    b = d.tally_view(state.get_tally("idea", "B"))
-    a = d.tally_view(state.get_tally("idea", "A"))
-    # ann voted on both: counted once; bob's down and the paper votes follow the survivor
-    assert (b["up"], b["down"], b["manual"]["up"]) == (1, 1, 10)
-    assert (a["up"], a["down"], a["manual"]["up"], a["merged_into"]) == (0, 0, 0, "B")
-    # ann retracts her direct vote on B: her vote on A (followed) counts again
-    tallies.apply(*_r("ReactionRetracted", "B", "ann", 0, previous=1), position=100, time=when)
-    assert state.get_tally("idea", "B")["up"] == 1
-    tallies.apply(*_r("ReactionRetracted", "A", "ann", 0, previous=1), position=101, time=when)
-    b = state.get_tally("idea", "B")
-    assert (b["up"], b["down"]) == (0, 1)
-    assert all(v >= 0 for seg in b["segments"].values() for c in seg.values() for v in c.values())
-
-
-def test_settings_override():
-    s = d.VotingSettings().overridden({"downvoting": False, "max_up": 3, "threshold": None})
-    assert (s.downvoting, s.max_up, s.threshold) == (False, 3, None)
+def test_settings_override_and_time():
+    s = d.VotingSettings().overridden({"downvoting": False, "max_up": 3, "threshold": None, "enabled": None})
+    assert (s.downvoting, s.max_up, s.threshold, s.enabled) == (False, 3, None, True)
     ph = d.Phase("x", "p", start=NOW, end=NOW + timedelta(days=1))
     assert ph.is_open(NOW) and not ph.is_open(NOW + timedelta(days=1)) and not ph.is_open(NOW - timedelta(1))
     assert d.open_phase([ph], NOW).id == "x" and d.open_phase([ph], NOW - timedelta(days=2)) is None
+    assert d.parse_time("2026-05-10T00:00:00Z") == NOW == d.parse_time("2026-05-10T02:00:00+02:00")
+    assert d.parse_time("2026-05-10T00:00:00") == NOW and d.parse_time("") is None

@@ -1,5 +1,10 @@
-"""Diagnostics: count MongoDB commands by kind (``AGORA_VOTES_CMDSTATS=/path/file.json``): the counts are
-rewritten to that file every 200 commands. Off unless the variable is set (used by bench/votes.py --profile)."""
+"""Bench diagnostics: count a service's MongoDB commands by kind (count, documents returned, mean latency), rewritten
+to ``AGORA_VOTES_CMDSTATS=/path/file.json`` every 200 commands.
+
+bench/votes.py runs the votes service as ``nameko run cmdstats`` (from this folder, which holds no module named like a
+service package) when that variable is set: this
+module installs the pymongo command listener, then serves the votes service unchanged. Nothing of it ships in the
+service package."""
 from __future__ import annotations
 
 import json
@@ -77,3 +82,8 @@ def install_from_env() -> None:
     path = os.environ.get("AGORA_VOTES_CMDSTATS")
     if path:
         monitoring.register(CommandStats(path))
+
+
+install_from_env()
+
+from votes.service import VotesService  # noqa: E402,F401  (served by `nameko run cmdstats`)

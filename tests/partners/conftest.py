@@ -1,0 +1,5 @@
+"""Partner streams tests: real RabbitMQ (a second, real RabbitMQ user per partner) and SecantusDB."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
