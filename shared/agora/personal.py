@@ -48,6 +48,17 @@ class _NewKey:
         self.done = threading.Event()
 
 
+class _PseudonymLookup:
+    """A pseudonym lookup (or creation) waiting for the group (see :meth:`PersonalVault.pseudonym`)."""
+
+    def __init__(self, sid: str, create: bool):
+        self.sid = sid
+        self.create = create
+        self.pseudonym: str | None = None
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+
 class PersonalVault:
     MAX_BATCH = 500
 
@@ -55,6 +66,7 @@ class PersonalVault:
         self.keys = db.get_collection(KEYS)
         self._cache: dict[str, tuple[bytes, float]] = {}
         self._pseudonyms: dict[str, tuple[str, float]] = {}
+        self._pseudonym_group: GroupCommit[_PseudonymLookup] = GroupCommit(self._lookup_pseudonyms, self.MAX_BATCH)
         self._lock = threading.Lock()
         self._group: GroupCommit[_NewKey] = GroupCommit(self._insert_keys, self.MAX_BATCH)
 
@@ -159,28 +171,59 @@ class PersonalVault:
     def pseudonym(self, tenant: str, subject: str, create: bool = True) -> str | None:
         """The tenant-scoped pseudonymous person id of the identity provider's ``subject`` (created at first use;
         None when ``create`` is false and there is none). Events and stream names carry this id, never the
-        subject; the mapping lives beside the person's key and is deleted with it (:meth:`forget_subject`)."""
+        subject; the mapping lives beside the person's key and is deleted with it (:meth:`forget_subject`).
+
+        Cached per process for ``PSEUDONYM_TTL_S``; misses of concurrent requests are grouped like key creations
+        (one ``$in`` lookup and one unordered ``insert_many`` for a burst of new people)."""
         sid = self._subject_id(tenant, subject)
         now = time.monotonic()
         with self._lock:
             hit = self._pseudonyms.get(sid)
         if hit is not None and hit[1] > now:
             return hit[0]
-        doc = self.keys.find_one({"_id": sid})
-        if doc is None and create:
-            candidate = "p-" + secrets.token_hex(10)
-            try:
-                self.keys.insert_one({"_id": sid, "pseudonym": candidate})
-                doc = {"pseudonym": candidate}
-            except DuplicateKeyError:
-                doc = self.keys.find_one({"_id": sid})
-        if doc is None:
-            return None
-        with self._lock:
-            if len(self._pseudonyms) > 200_000:
-                self._pseudonyms.clear()
-            self._pseudonyms[sid] = (doc["pseudonym"], now + PSEUDONYM_TTL_S)
-        return doc["pseudonym"]
+        req = self._pseudonym_group.submit(_PseudonymLookup(sid, create))
+        if req.error is not None:
+            raise req.error
+        if req.pseudonym is not None:
+            with self._lock:
+                if len(self._pseudonyms) > 200_000:
+                    self._pseudonyms.clear()
+                self._pseudonyms[sid] = (req.pseudonym, time.monotonic() + PSEUDONYM_TTL_S)
+        return req.pseudonym
+
+    def _lookup_pseudonyms(self, batch: list["_PseudonymLookup"]) -> None:
+        try:
+            sids = list(dict.fromkeys(req.sid for req in batch))
+            query = {"_id": sids[0]} if len(sids) == 1 else {"_id": {"$in": sids}}
+            found = {doc["_id"]: doc["pseudonym"] for doc in self.keys.find(query, {"pseudonym": 1})}
+            wanted = {req.sid for req in batch if req.create} - set(found)
+            if wanted:
+                docs = [{"_id": sid, "pseudonym": "p-" + secrets.token_hex(10)} for sid in wanted]
+                existing: list[str] = []
+                try:
+                    if len(docs) == 1:
+                        self.keys.insert_one(docs[0])
+                    else:
+                        self.keys.insert_many(docs, ordered=False)
+                except DuplicateKeyError:
+                    existing = [docs[0]["_id"]]
+                except BulkWriteError as bwe:
+                    errors = bwe.details.get("writeErrors") or []
+                    if any(e.get("code") not in (11000, 11001) for e in errors):
+                        raise
+                    existing = [docs[e["index"]]["_id"] for e in errors]
+                found.update({d["_id"]: d["pseudonym"] for d in docs if d["_id"] not in existing})
+                if existing:                 # created meanwhile by another process: use theirs
+                    for doc in self.keys.find({"_id": {"$in": existing}}, {"pseudonym": 1}):
+                        found[doc["_id"]] = doc["pseudonym"]
+            for req in batch:
+                req.pseudonym = found.get(req.sid)
+                req.done.set()
+        except BaseException as exc:  # noqa: BLE001 - never leave a waiter hanging
+            for req in batch:
+                if not req.done.is_set():
+                    req.error = exc
+                    req.done.set()
 
     def forget_subject(self, tenant: str, subject: str) -> str | None:
         """Erase a person known by the identity provider's ``subject``: delete the subject→pseudonym mapping and the

@@ -181,3 +181,22 @@ def test_cell_suppression():
     assert not privacy.any_small(privacy.suppress({"a": 1, "b": 2, "c": 30}, 5), 5)
     assert privacy.any_small({"x": [{"n": 4}]}, 5) and not privacy.any_small({"x": True}, 5)
     assert derive_id("a", 1) == derive_id("a", 1) != derive_id("a", 2)
+
+
+def test_concurrent_new_people_get_one_pseudonym_each_in_grouped_writes(store, mongo_db):
+    subjects = [f"voter-{i}" for i in range(60)]
+    results: dict = {}
+
+    def resolve(sub):
+        results.setdefault(sub, set()).add(store.person_id("city", sub))
+
+    threads = [threading.Thread(target=resolve, args=(s,)) for s in subjects * 3]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(len(v) == 1 for v in results.values()) and len(results) == 60
+    assert len({next(iter(v)) for v in results.values()}) == 60
+    assert mongo_db.personal_keys.count_documents({"_id": {"$regex": "^sub:city:"}}) == 60
+    # another process (a fresh vault) finds the same pseudonyms
+    assert EventStore(mongo_db).person_id("city", "voter-7") == next(iter(results["voter-7"]))
