@@ -10,6 +10,12 @@ seeded perturbation (token dropout + shuffle) up to N ideas (10,000; --quick: 3,
 * ``update_p95_ms`` — p95 of ``CorpusState.add_idea`` with the model installed and online updates on (text
   analysis + online LDA update + assignment), one idea at a time, at N ideas. Goal ≤ 1000 ms.
 * ``peak_rss_mb`` — peak resident memory of the process.
+* ``whole`` — the whole analysis (text pipeline, junk filter, topic model with k selection and concept seeds,
+  clusters, voter-level statistics, summaries: ``analytics.domain.analyze``) of generated multilingual ideas
+  (``analytics.synthetic``: five concerns in seven languages, 5 % junk, demographics, ~3 votes per idea by a pool of
+  voters), each size in its own process: CPU seconds, peak RSS, CPU seconds per 1,000 ideas, and the growth of that
+  per-idea cost from the small to the large size (≤ 1 means no worse than linear). Sizes: 10,000 and 100,000
+  (goals: ≤ 600 CPU s and ≤ 1.5 GB at 100,000); ``--quick``: 2,000 and 10,000. ``--whole-only`` skips the rest.
 
 Prints one JSON object on its last line and writes it to bench/results/analytics.json.
 """
@@ -41,7 +47,24 @@ def main() -> int:
     ap.add_argument("--topics", type=int, default=10, help="number of topics (default 10)")
     ap.add_argument("--rounds", type=int, default=2, help="interleaved timing rounds, best kept (default 2)")
     ap.add_argument("--updates", type=int, default=None, help="online updates timed (default 100; quick 30)")
+    ap.add_argument("--whole-sizes", default=None, help="sizes of the whole-analysis runs (default 10000,100000; "
+                                                          "quick 2000,10000)")
+    ap.add_argument("--whole-only", action="store_true", help="only the whole-analysis runs")
+    ap.add_argument("--whole-child", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.whole_child:
+        print(json.dumps(whole_analysis(args.whole_child)))
+        return 0
+    sizes = [int(x) for x in (args.whole_sizes or ("2000,10000" if args.quick else "10000,100000")).split(",")]
+    whole = run_whole(sizes)
+    if args.whole_only:
+        result = {"bench": "analytics", "quick": args.quick, "whole": whole}
+        out = ROOT / "bench" / "results" / "analytics.json"
+        previous = json.loads(out.read_text()) if out.exists() else {}
+        previous.update(result)
+        out.write_text(json.dumps(previous, indent=1) + "\n")
+        print(json.dumps(result))
+        return 0
     n_ideas = args.ideas or (3000 if args.quick else 10000)
     n_updates = args.updates or (30 if args.quick else 100)
 
@@ -133,12 +156,63 @@ def main() -> int:
         "updates_timed": len(times), "update_p50_ms": round(float(np.percentile(times, 50)), 2),
         "update_p95_ms": round(p95, 2), "update_goal_ms": 1000,
         "peak_rss_mb": round(peak_kb / 1024, 1),
+        "whole": whole,
     }
     out = ROOT / "bench" / "results" / "analytics.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result))
     return 0
+
+
+def synthetic_records(n: int, seed: int = 11) -> list[dict]:
+    """Generated multilingual ideas with junk, demographics and voters (see the module docstring)."""
+    from analytics.synthetic import multilingual_corpus
+
+    rng = random.Random(seed)
+    records = multilingual_corpus(n, seed=seed)
+    n_voters = max(50, n // 2)
+    years = [rng.randint(1940, 2008) for _ in range(n_voters)]
+    genders = [rng.choice(["female", "male"]) for _ in range(n_voters)]
+    for i, r in enumerate(records):
+        r.pop("language", None)
+        r["demographics"] = {"birthyear": rng.randint(1940, 2008), "gender": rng.choice(["female", "male"])}
+        r["votes"] = [{"voter_id": f"v{v}", "demographics": {"birthyear": years[v], "gender": genders[v]}}
+                      for v in (rng.randrange(n_voters) for _ in range(rng.randint(0, 6)))]
+        if i % 20 == 19:                                     # 5 % junk: probes and mashing
+            r["text"] = rng.choice(["SSRF Test 3 - 1741429643", "asdfghjkl qwertyuiop", "http://x.example/a"])
+    return records
+
+
+def whole_analysis(n: int) -> dict:
+    from analytics.domain import analyze
+    from analytics.topics import TopicParams
+
+    records = synthetic_records(n)
+    c0 = time.process_time()
+    report = analyze(records, params=TopicParams(seed=42), topics_from="lda", reference_year=2026, language="en")
+    cpu = time.process_time() - c0
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"ideas": n, "cpu_s": round(cpu, 2), "peak_rss_mb": round(peak_kb / 1024, 1),
+            "cpu_s_per_1000_ideas": round(cpu / n * 1000, 3), "k": report["quality"]["k"],
+            "junk": report["junk"]["count"], "clusters": len(report["clusters"]),
+            "largest_cluster": max((c["size"] for c in report["clusters"]), default=0),
+            "significant_cells": sum(1 for r in report["segments"] if r["significant"])}
+
+
+def run_whole(sizes: list[int]) -> dict:
+    import subprocess
+
+    runs = []
+    for n in sizes:
+        proc = subprocess.run([sys.executable, __file__, "--whole-child", str(n)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"whole analysis of {n} ideas failed: {proc.stderr.strip().splitlines()[-1:]}")
+        runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    out = {"runs": runs, "cpu_goal_s_at_100k": 600, "rss_goal_mb_at_100k": 1536}
+    if len(runs) >= 2:
+        out["per_idea_growth"] = round(runs[-1]["cpu_s_per_1000_ideas"] / runs[0]["cpu_s_per_1000_ideas"], 3)
+    return out
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@ turn (``--faults``):
 
 - ``votes``, ``ideas``: kill -9 of the service, restarted at once (as the local launcher does);
 - ``relay``: kill -9 of the active relay (the standby takes over its lease), restarted as the new standby;
-- ``broker``: a broker outage for the platform's vhost (new connections refused, open ones closed) for a few
-  seconds; ``/ready`` of the services is sampled meanwhile;
+- ``broker``: kill -9 of the broker, restarted after a few seconds (``--private-broker``, the default of the full
+  run: a RabbitMQ node of its own, so the machine's shared broker is never touched); with ``--short``/``--quick``
+  (or ``--shared-broker``) an outage of the run's vhost on the shared broker instead (connections closed, new ones
+  refused). ``/ready`` of the services is sampled meanwhile; commands and projections must go on (polling);
 - ``store``: kill -9 of SecantusDB, restarted on the same files;
 - ``rebuild``: a projections rebuild of votes and ideas requested under the same load;
 - ``poison``: an event lacking a required field is written around the store's validation; every subscription
@@ -27,6 +29,7 @@ Last stdout line: one JSON object with ``acknowledged``, ``lost``, ``duplicated`
 the checks; also written to bench/results/chaos.json (``--short``: bench/results/chaos-short.json).
 
     python bench/chaos.py [--quick|--short] [--clients 6] [--faults votes,relay,broker,store,ideas,rebuild,poison]
+                          [--private-broker|--shared-broker] [--keep]
 """
 from __future__ import annotations
 
@@ -61,15 +64,73 @@ def iso(dt: datetime) -> str:
 
 
 # ====================================================================================================== platform
-class Platform:
+class PrivateBroker:
+    """A RabbitMQ node of its own (own node name, ports, data folder), so that it can be killed with -9 without
+    touching the machine's broker that other users share."""
+
     def __init__(self, work: Path):
+        from agora.testing.plugin import free_port
+        self.dir = work / "rabbitmq"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port, self.dist_port = free_port(), free_port()
+        self.node = f"agora-chaos-{os.getpid()}@localhost"
+        (self.dir / "rabbitmq.conf").write_text(f"listeners.tcp.local = 127.0.0.1:{self.port}\n")
+        (self.dir / "enabled_plugins").write_text("[].\n")
+        if os.geteuid() == 0:                     # the server script drops to the rabbitmq user
+            os.chmod(work, 0o755)
+            subprocess.run(["chown", "-R", "rabbitmq:rabbitmq", str(self.dir)], check=False)
+        self.uri = f"amqp://guest:guest@127.0.0.1:{self.port}/"
+        self.name = "/"
+        self.proc = None
+        self.start()
+
+    def start(self, timeout: float = 120.0) -> None:
+        import socket
+        env = dict(os.environ, RABBITMQ_NODENAME=self.node, RABBITMQ_CONFIG_FILE=str(self.dir / "rabbitmq.conf"),
+                   RABBITMQ_ENABLED_PLUGINS_FILE=str(self.dir / "enabled_plugins"),
+                   RABBITMQ_MNESIA_BASE=str(self.dir / "mnesia"), RABBITMQ_LOG_BASE=str(self.dir / "log"),
+                   RABBITMQ_DIST_PORT=str(self.dist_port), RABBITMQ_PID_FILE=str(self.dir / "pid"))
+        self.proc = subprocess.Popen(["rabbitmq-server"], env=env, stdout=open(self.dir / "out.log", "ab"),
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.25)
+        raise RuntimeError(f"private RabbitMQ node did not start (see {self.dir / 'out.log'})")
+
+    def kill(self) -> None:
+        """kill -9 of the Erlang VM (and the script that started it)."""
+        import psutil
+        procs = psutil.Process(self.proc.pid).children(recursive=True) + [psutil.Process(self.proc.pid)]
+        for proc in procs:
+            try:
+                proc.kill()
+            except psutil.Error:
+                pass
+        self.proc.wait()
+
+    def delete(self) -> None:
+        try:
+            subprocess.run(["rabbitmqctl", "-n", self.node, "stop"], check=False, capture_output=True, timeout=60)
+        except Exception:  # noqa: BLE001
+            pass
+        if self.proc and self.proc.poll() is None:
+            self.kill()
+
+
+class Platform:
+    def __init__(self, work: Path, private_broker: bool = False):
         from agora.testing.plugin import SecantusServer, Vhost, free_port
         self.work = work
         self.db_port = free_port()
         self.storage = work / "db"
         self.storage.mkdir(parents=True, exist_ok=True)
         self.server = SecantusServer(storage=str(self.storage), port=self.db_port)
-        self.vhost = Vhost()
+        self.vhost = PrivateBroker(work) if private_broker else Vhost()
+        self.private_broker = private_broker
         self.db_name = "chaos"
         self.extra = {"AGORA_JWT_SECRET": SECRET, "AGORA_LOG_LEVEL": "WARNING", "AGORA_ENV": "development",
                       "AGORA_BLUE_GREEN": os.environ.get("AGORA_BLUE_GREEN", "ideas:board")}
@@ -155,6 +216,7 @@ class Load:
         self.lock = threading.Lock()
         self.acked: dict[str, str] = {}      # key -> kind
         self.rejected: dict[str, int] = {}   # key -> status (4xx: refused, nothing to store)
+        self.rejected_examples: list[str] = []
         self.unanswered: list[str] = []
         self.retries = 0
         self.counter = 0
@@ -191,6 +253,8 @@ class Load:
             if status is not None and 200 <= status < 300:
                 return key, status
             if status is not None and 400 <= status < 500 and status not in (408, 409, 429):
+                if len(self.rejected_examples) < 5:
+                    self.rejected_examples.append(f"{kind} {status} {resp.text[:200]}")
                 return key, status
             with self.lock:
                 self.retries += 1
@@ -328,7 +392,7 @@ def run(args) -> dict:
     from agora.subscriptions import request_rebuild
 
     work = Path(tempfile.mkdtemp(prefix="agora-chaos-"))
-    platform = Platform(work)
+    platform = Platform(work, private_broker=args.private_broker)
     result: dict = {"faults": [], "recovery_s": {}}
     load = None
     try:
@@ -370,7 +434,7 @@ def run(args) -> dict:
         time.sleep(args.settle)
 
         for fault in args.faults:
-            acked_before = len(load.acked)
+            acked_before, rejected_before = len(load.acked), len(load.rejected)
             started = time.monotonic()
             entry: dict = {"fault": fault}
             log(f"fault: {fault}")
@@ -393,7 +457,11 @@ def run(args) -> dict:
                     time.sleep(0.05)
                 platform.start_relay()                           # the new standby
             elif fault == "broker":
-                platform.broker_block(True)
+                if platform.private_broker:
+                    platform.vhost.kill()                        # kill -9 of the broker
+                    entry["kill9"] = True
+                else:
+                    platform.broker_block(True)                  # the shared broker: an outage of our vhost
                 ready = []
                 t_end = time.monotonic() + args.outage
                 while time.monotonic() < t_end:
@@ -405,7 +473,12 @@ def run(args) -> dict:
                     time.sleep(0.25)
                 head = probe(load, platform)                     # commands and projections during the outage
                 entry["applied_during_outage_s"] = round(wait_applied(db, store, head), 2)
-                platform.broker_block(False)
+                if platform.private_broker:
+                    restarting = time.monotonic()
+                    platform.vhost.start()
+                    entry["broker_start_s"] = round(time.monotonic() - restarting, 2)
+                else:
+                    platform.broker_block(False)
                 started = time.monotonic()                       # recovery counted from the broker's return
                 head = probe(load, platform)
                 while relay_position(db) < head:
@@ -432,7 +505,8 @@ def run(args) -> dict:
             else:
                 raise SystemExit(f"unknown fault {fault!r}")
             took = round(time.monotonic() - started, 2)
-            entry.update(recovery_s=took, acknowledged_meanwhile=len(load.acked) - acked_before)
+            entry.update(recovery_s=took, acknowledged_meanwhile=len(load.acked) - acked_before,
+                         rejected_meanwhile=len(load.rejected) - rejected_before)
             result["faults"].append(entry)
             result["recovery_s"][fault] = took
             log(f"  recovered in {took}s ({entry})")
@@ -476,6 +550,7 @@ def run(args) -> dict:
             result["duplicated_keys"] = duplicated[:10]
         if load.rejected:
             result["rejected_statuses"] = sorted(set(load.rejected.values()))
+            result["rejected_examples"] = load.rejected_examples
         return result
     finally:
         if load is not None:
@@ -507,6 +582,12 @@ def main(argv=None) -> int:
     parser.add_argument("--settle", type=float, default=None, help="load before the first fault (s)")
     parser.add_argument("--between", type=float, default=None, help="pause between faults (s)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (store files, logs)")
+    parser.add_argument("--private-broker", dest="private_broker", action="store_true", default=None,
+                        help="run a RabbitMQ node of its own and kill -9 it for the broker fault (default without "
+                             "--short/--quick when rabbitmq-server is installed); otherwise the broker fault is an "
+                             "outage of the run's vhost on the shared broker")
+    parser.add_argument("--shared-broker", dest="private_broker", action="store_false",
+                        help="use a vhost of the machine's broker (the broker fault is then an outage of the vhost)")
     args = parser.parse_args(argv)
     small = args.short or args.quick
     args.clients = args.clients or (2 if small else 6)
@@ -515,6 +596,8 @@ def main(argv=None) -> int:
     args.settle = args.settle if args.settle is not None else (1.0 if small else 10.0)
     args.between = args.between if args.between is not None else (0.5 if small else 5.0)
     args.faults = [f for f in args.faults.split(",") if f]
+    if args.private_broker is None:
+        args.private_broker = not small and shutil.which("rabbitmq-server") is not None
     if args.keep:
         os.environ["AGORA_KEEP_LOGS"] = "1"
     started = time.monotonic()

@@ -81,7 +81,7 @@ def _events(i: int, rng: random.Random) -> tuple[str, str, list[NewEvent]]:
                 "idea_id": f"idea-{i}", "project_id": "p1", "title": f"Idea {i}.{k}", "body": "Edited text.",
                 "language": "en", "tags": [], "location": None, "edited_by": f"author-{i}"}))
         return tenant, f"idea-{i}", out
-    for k in range(50):
+    for _ in range(50):
         out.append(NewEvent("IdeaStatusChanged", {
             "idea_id": f"idea-{i}", "project_id": "p1", "title": "Idea", "from": "proposed", "to": "accepted",
             "decision": True, "feedback": "", "feedback_language": None, "decided_by": f"clerk-{i % 7}"}))
@@ -160,6 +160,9 @@ def bench_partners(store: EventStore, amqp_uri: str, n: int) -> tuple[float, int
 def bench_replay(store: EventStore, mongo_uri: str, db_name: str, amqp_uri: str, n: int) -> dict:
     registry = GrantRegistry(store.db, amqp_uri, admin=_NoUsers(amqp_uri), store=store)
     every, _ = registry.grant("bench-replay", TENANTS, ["*"], demographics=True)
+    # the process's own dispatcher is at the head (as in production): it publishes nothing during the replay
+    store.db.get_collection("partner_checkpoints").update_one({"_id": "partners"}, {"$set": {"position": n}},
+                                                              upsert=True)
     port = free_port()
     env = dict(os.environ, AGORA_MONGO_URI=mongo_uri, AGORA_MONGO_DB=db_name, AGORA_AMQP_URI=amqp_uri,
                AGORA_HTTP_PORT=str(port), AGORA_LOG_LEVEL="WARNING")
@@ -173,11 +176,10 @@ def bench_replay(store: EventStore, mongo_uri: str, db_name: str, amqp_uri: str,
             started = time.perf_counter()
             r = requests.get(f"{url}/api/v1/partners/{grant.name}/events", params={"after": "0", "limit": n},
                              auth=(grant.name, grant.password), stream=True, timeout=600)
-            count = sum(1 for line in r.iter_lines() if line) - 1       # the last line is the cursor
+            count = sum(1 for line in r.iter_lines(chunk_size=1 << 16) if line) - 1   # the last line: the cursor
             seconds = time.perf_counter() - started
             out[f"{label}_events"] = count
             out[f"{label}_per_s"] = round(count / seconds, 1)
-        out["replay_scanned_per_s"] = round(n / (n / out["replay_per_s"]), 1)
         out["replay_one_tenant_scanned_per_s"] = round(n * out["replay_one_tenant_per_s"]
                                                        / max(1, out["replay_one_tenant_events"]), 1)
         if out["replay_events"] != n:

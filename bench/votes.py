@@ -26,6 +26,24 @@ Diagnostics: ``AGORA_VOTES_CMDSTATS=/tmp/x.json`` makes the service count its Mo
 happens. ``stages_at_half_load`` splits the half-load latency into its stages (see ``half_load_stages``) and gives
 the store's own round trip for a one-document read meanwhile (the checkpoint poller's ``find_one``). The checkpoint
 poller is paused during the sustained phase (it is measurement, not platform, load).
+
+Abuse (``--abuse``, bench/results/votes-abuse.json): issue 16's "one citizen submitted 2,000 ideas in 50 s". A
+closed-loop population (``--citizens`` threads, each a new citizen per vote, ``--think`` seconds between votes) votes
+at a moderate rate; after a quiet stretch (the reference), one citizen (one token) sends writes back to back on
+``--burst-connections`` connections from a process of its own, ignoring Retry-After (flipping its reaction on the
+ideas, so that every write changes something). Run twice, each on a fresh database and vhost of the same store: with
+``AGORA_RATE_LIMITS=on`` in the service (the tenant's default 60 writes a minute per person), then ``off`` as the
+baseline. Figures: the burst's accepted and 429 counts, the other citizens' p50/p99 HTTP latency (request → answer)
+during the burst (goal p99 < 250 ms), the same with limits off, and the on/off ratios.
+
+Overload (``--overload``, bench/results/votes-overload.json): issue 19's "shed load, don't queue it". The maximum
+closed-loop rate (``--concurrency`` clients, HTTP accepted/s) is measured first, then an open loop sends votes at
+twice that rate whatever the answers (``--overload-threads`` pre-connected connections; ``send_lateness_ms`` tells
+whether the generator kept its schedule) while a process of its own polls ``GET /ready`` every 100 ms on a new
+connection. Figures: accepted/s, rejected/s by status, p99 of accepted and of rejected answers, /ready's worst
+latency and non-200 count, the service process's RSS (psutil: idle, peak at the maximum, peak in overload).
+
+The machine may be shared: every ratio is against a baseline measured in the same run.
 """
 from __future__ import annotations
 
@@ -44,6 +62,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "votes.json"
+ABUSE_RESULTS = ROOT / "bench" / "results" / "votes-abuse.json"
+OVERLOAD_RESULTS = ROOT / "bench" / "results" / "votes-overload.json"
 CONFIG = ROOT / "services" / "votes" / "config.yaml"
 SECRET = "bench-votes-secret-0123456789abcdef"
 
@@ -272,6 +292,474 @@ class Checkpoints(threading.Thread):
         return None
 
 
+# ------------------------------------------------------------------------------------------------ shared set-up
+def seed(store, tenant: str, n_ideas: int) -> list[str]:
+    """A project with an open voting phase and ``n_ideas`` published ideas, appended straight to the log."""
+    from agora.events.envelope import NewEvent
+    now = datetime.now(timezone.utc)
+    pid, phid = "p-bench", "ph-bench"
+    store.append(tenant, f"project-{pid}", [
+        NewEvent("ProjectCreated", {"project_id": pid, "title": "Bench", "language": "en", "created_by": "adm",
+                                    "workflow": {"published": []}}),
+        NewEvent("PhaseAdded", {"project_id": pid, "phase_id": phid, "kind": "voting", "title": "vote",
+                                "start": iso(now - timedelta(days=1)), "end": iso(now + timedelta(days=1)),
+                                "added_by": "adm"})], 0)
+    ideas = [f"i-{k}" for k in range(n_ideas)]
+    for iid in ideas:
+        store.append(tenant, f"idea-{iid}", [NewEvent("IdeaSubmitted", {
+            "idea_id": iid, "project_id": pid, "phase_id": phid, "title": "t", "body": "b", "language": "en",
+            "author": "a", "status": "published"})], 0)
+    return ideas
+
+
+def wait_ideas(base: str, last_idea: str, timeout: float = 60.0) -> None:
+    """Until the votes service has projected the bench ideas (its tally of the last one answers 200)."""
+    import requests
+    deadline = time.time() + timeout
+    while requests.get(f"{base}/ideas/{last_idea}/tally").status_code != 200:
+        if time.time() > deadline:
+            raise RuntimeError("votes service never learned the bench ideas")
+        time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def votes_platform(server, n_ideas: int, db_name: str, tenant: str = "bench", **service_env):
+    """A fresh database and vhost on ``server``, seeded, with the relay and one votes service (extra env
+    ``service_env``) running: yields (service process, tenant base URL, ideas, database)."""
+    import pymongo
+    from agora.store import EventStore
+    from agora.testing.plugin import Vhost
+    from agora.testing.services import run_service, start_relay
+    vhost = Vhost()
+    relay = None
+    client = pymongo.MongoClient(server.uri, tz_aware=True)
+    try:
+        db = client.get_database(db_name)
+        ideas = seed(EventStore(db).ensure_indexes(), tenant, n_ideas)
+        extra = {"AGORA_JWT_SECRET": SECRET, "AGORA_SERVICE_NAME": "votes", "AGORA_LOG_LEVEL": "WARNING"}
+        relay = start_relay(server.uri, db_name, vhost.uri, **extra)
+        relay.wait_ready(30)
+        with run_service("votes.service", server.uri, db_name, vhost.uri, config=str(CONFIG),
+                         **extra, **service_env) as svc:
+            base = f"{svc.url}/api/v1/tenants/{tenant}"
+            wait_ideas(base, ideas[-1])
+            yield svc, base, ideas, db
+    finally:
+        if relay is not None:
+            relay.terminate()
+        vhost.delete()
+        client.close()
+
+
+# ------------------------------------------------------------------------------------------------ pure figures
+def latency_summary(values) -> dict:
+    """p50, p99 and max (ms, one decimal) and the count of a list of latencies in ms."""
+    if not values:
+        return {"p50": None, "p99": None, "max": None, "n": 0}
+    return {"p50": round(pct(values, 0.5), 1), "p99": round(pct(values, 0.99), 1), "max": round(max(values), 1),
+            "n": len(values)}
+
+
+def by_status(codes) -> dict:
+    """Counts by HTTP status (keys are strings, in order; "0" = no answer: connection error or timeout)."""
+    out: dict[str, int] = {}
+    for c in codes:
+        out[str(c)] = out.get(str(c), 0) + 1
+    return dict(sorted(out.items(), key=lambda kv: int(kv[0])))
+
+
+def accepted(code: int) -> bool:
+    return 200 <= code < 300
+
+
+def ratio(a, b, digits: int = 2):
+    """a / b rounded; None when either is missing or b is 0."""
+    return round(a / b, digits) if a is not None and b else None
+
+
+def in_window(samples, start: float, end: float) -> list:
+    """The (sent, ms, status) samples sent in [start, end)."""
+    return [s for s in samples if start <= s[0] < end]
+
+
+def abuse_vote(k: int, n_ideas: int) -> tuple[int, int]:
+    """The abuser's k-th write: (idea index, value). It walks the ideas and flips its reaction on each pass, so every
+    write changes something (repeating an identical reaction is an idempotent no-op that appends nothing)."""
+    return k % n_ideas, (1 if (k // n_ideas) % 2 == 0 else -1)
+
+
+def rates(codes, seconds: float) -> dict:
+    """accepted/s and rejected/s by status over ``seconds``."""
+    codes = list(codes)
+    rejected = by_status(c for c in codes if not accepted(c))
+    return {"accepted_per_s": round(sum(1 for c in codes if accepted(c)) / seconds, 1) if seconds > 0 else None,
+            "rejected_per_s": round(sum(rejected.values()) / seconds, 1) if seconds > 0 else None,
+            "rejected_per_s_by_status": {k: round(v / seconds, 1) for k, v in rejected.items()} if seconds > 0
+            else {}}
+
+
+# ------------------------------------------------------------------------------------------------ load actors
+def _put(client: Client, path: str, body: dict, token: str, cid: str | None = None) -> int:
+    try:
+        return client.put_json(0, path, body, token, cid)
+    except Exception:  # noqa: BLE001 - no answer (reset, timeout): counted as status 0
+        return 0
+
+
+def _burst_worker(base: str, token: str, n_ideas: int, start_at: float, end_at: float, connections: int,
+                  out) -> None:
+    """The abuser, in a process of its own (its GIL is not the measuring client's): ``connections`` keep-alive
+    connections send one citizen's writes back to back from ``start_at`` to ``end_at`` (wall clock), ignoring
+    ``Retry-After`` as an attacker would. Puts {"codes", "latency_ms", "started"} on ``out``."""
+    import itertools
+    counter = itertools.count()
+    results: list[tuple[int, float]] = []
+    lock = threading.Lock()
+    started = []
+
+    def loop():
+        c = Client([base])
+        c.connect_all()
+        mine = []
+        while time.time() < start_at:
+            time.sleep(0.001)
+        started.append(time.time())
+        while time.time() < end_at:
+            idea, value = abuse_vote(next(counter), n_ideas)
+            asked = time.perf_counter()
+            code = _put(c, f"/ideas/i-{idea}/reaction", {"value": value}, token)
+            mine.append((code, (time.perf_counter() - asked) * 1000))
+        with lock:
+            results.extend(mine)
+    threads = [threading.Thread(target=loop) for _ in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out.put({"codes": [c for c, _ in results], "latency_ms": latency_summary([ms for _, ms in results]),
+             "started": min(started) if started else None})
+
+
+def _ready_worker(url: str, start_at: float, end_at: float, every_s: float, out) -> None:
+    """Polls ``GET /ready`` every ``every_s`` on a new connection each time (as a kubelet probe does), in a process of
+    its own; puts the list of (when, status, ms) on ``out``."""
+    from urllib.parse import urlsplit
+    u = urlsplit(url)
+    samples = []
+    while time.time() < start_at:
+        time.sleep(0.005)
+    while time.time() < end_at:
+        asked = time.perf_counter()
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+        try:
+            conn.request("GET", "/ready")
+            resp = conn.getresponse()
+            resp.read()
+            code = resp.status
+        except Exception:  # noqa: BLE001 - no answer within 10 s
+            code = 0
+        finally:
+            conn.close()
+        ms = (time.perf_counter() - asked) * 1000
+        samples.append((time.time(), code, ms))
+        time.sleep(max(0.0, every_s - ms / 1000))
+    out.put(samples)
+
+
+def _subprocess(target, *args):
+    import multiprocessing
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=target, args=(*args, queue), daemon=True)
+    proc.start()
+    return proc, queue
+
+
+def _collect(proc, queue, timeout: float):
+    try:
+        return queue.get(timeout=timeout)
+    finally:
+        proc.join(5)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+
+
+class Population:
+    """The other citizens: a closed loop of ``n`` threads; each casts a vote as a new citizen (own token, consented
+    demographics), reads the answer, thinks ``think_s`` (±50 %), and again. Records (sent wall time, ms, status)."""
+
+    def __init__(self, base: str, tenant: str, ideas: list[str], n: int, think_s: float):
+        import itertools
+        import random
+        self.base, self.tenant, self.ideas, self.n, self.think_s = base, tenant, ideas, n, think_s
+        self.counter = itertools.count()
+        self.samples: list[tuple[float, float, int]] = []
+        self.halt = threading.Event()
+        self.rng = random.Random(7)
+        self.threads = [threading.Thread(target=self._loop, daemon=True) for _ in range(n)]
+
+    def _loop(self):
+        from agora import auth
+        c = Client([self.base])
+        c.connect_all()
+        while not self.halt.is_set():
+            k = next(self.counter)
+            token = auth.mint(f"c{k}", self.tenant, ["citizen"], secret=SECRET, ttl_s=3600)
+            body = {"value": 1 if k % 5 else -1,
+                    "personal": {"consent": True, "birth_year": 1940 + k % 70,
+                                 "gender": ("female", "male", "non_binary")[k % 3], "district": f"d{k % 7}"}}
+            sent = time.time()
+            asked = time.perf_counter()
+            code = _put(c, f"/ideas/{self.ideas[k % len(self.ideas)]}/reaction", body, token)
+            self.samples.append((sent, (time.perf_counter() - asked) * 1000, code))
+            self.halt.wait(self.think_s * (0.5 + self.rng.random()))
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def stop(self):
+        self.halt.set()
+        for t in self.threads:
+            t.join(70)
+
+    def figures(self, start: float, end: float) -> dict:
+        window = in_window(self.samples, start, end)
+        ok = [ms for _, ms, code in window if accepted(code)]
+        return {"latency_ms": latency_summary(ok), "votes_per_s": round(len(ok) / (end - start), 1),
+                "by_status": by_status(code for _, _, code in window)}
+
+
+# ------------------------------------------------------------------------------------------------ --abuse
+def abuse_phase(server, limits: str, args, quiet_s: float, burst_s: float) -> dict:
+    """One phase of --abuse: a fresh database with the service's abuse limits ``limits`` (on/off); the population
+    votes alone for ``quiet_s`` (reference), then one citizen bursts for ``burst_s``."""
+    from agora import auth
+    from agora.tenants import DEFAULTS
+    with votes_platform(server, args.ideas, f"bench_abuse_{limits}", AGORA_RATE_LIMITS=limits) as (svc, base, ideas,
+                                                                                                    _db):
+        log(f"abuse limits {limits}: {args.citizens} citizens thinking {args.think:.2f}s; {quiet_s:.0f}s quiet, "
+            f"then one citizen bursts on {args.burst_connections} connections for {burst_s:.0f}s")
+        token = auth.mint("abuser", "bench", ["citizen"], secret=SECRET, ttl_s=3600)
+        warm_until = time.time() + 1.0
+        quiet_from = warm_until
+        start_at = quiet_from + quiet_s
+        end_at = start_at + burst_s
+        proc, queue = _subprocess(_burst_worker, base, token, len(ideas), start_at, end_at, args.burst_connections)
+        pop = Population(base, "bench", ideas, args.citizens, args.think).start()
+        time.sleep(max(0.0, end_at - time.time()))
+        pop.stop()
+        burst = _collect(proc, queue, 120)
+    codes = burst["codes"]
+    started = burst["started"] or start_at
+    quiet = pop.figures(quiet_from, start_at)
+    during = pop.figures(started, end_at)
+    return {
+        "limits": limits,
+        "limit_per_person_per_minute": DEFAULTS["writes_per_minute_person"] if limits == "on" else None,
+        "burst": {"sent": len(codes), "accepted": sum(1 for c in codes if accepted(c)),
+                  "rejected_429": sum(1 for c in codes if c == 429), "by_status": by_status(codes),
+                  "sent_per_s": round(len(codes) / (end_at - started), 1), "latency_ms": burst["latency_ms"],
+                  "started_late_s": round(max(0.0, started - start_at), 2)},
+        "others_quiet": quiet, "others_during_burst": during,
+        "others_p99_during_vs_quiet": ratio(during["latency_ms"]["p99"], quiet["latency_ms"]["p99"]),
+    }
+
+
+def run_abuse(args, seconds: float) -> dict:
+    from agora.testing.plugin import SecantusServer
+    quiet_s = max(2.0, seconds * 0.4)
+    burst_s = seconds
+    server = SecantusServer()
+    try:
+        log(f"SecantusDB {server.uri}")
+        on = abuse_phase(server, "on", args, quiet_s, burst_s)
+        log(f"limits on: {json.dumps(on)}")
+        off = abuse_phase(server, "off", args, quiet_s, burst_s)
+        log(f"limits off: {json.dumps(off)}")
+    finally:
+        server.stop()
+    p99_on = on["others_during_burst"]["latency_ms"]["p99"]
+    p99_off = off["others_during_burst"]["latency_ms"]["p99"]
+    return {
+        "bench": "votes-abuse", "quick": args.quick, "quiet_s": quiet_s, "burst_s": burst_s,
+        "citizens": args.citizens, "think_s": args.think, "burst_connections": args.burst_connections,
+        "burst_accepted": on["burst"]["accepted"], "burst_429": on["burst"]["rejected_429"],
+        "burst_sent": on["burst"]["sent"],
+        "others_p50_ms": on["others_during_burst"]["latency_ms"]["p50"], "others_p99_ms": p99_on,
+        "goal_others_p99_ms": 250,
+        "baseline_limits_off": {"burst_accepted": off["burst"]["accepted"], "burst_429": off["burst"]["rejected_429"],
+                                "burst_sent": off["burst"]["sent"],
+                                "others_p50_ms": off["others_during_burst"]["latency_ms"]["p50"],
+                                "others_p99_ms": p99_off},
+        "others_p99_on_vs_off": ratio(p99_on, p99_off),
+        "others_p50_on_vs_off": ratio(on["others_during_burst"]["latency_ms"]["p50"],
+                                      off["others_during_burst"]["latency_ms"]["p50"]),
+        "burst_accepted_on_vs_off": ratio(on["burst"]["accepted"], off["burst"]["accepted"], 3),
+        "phases": {"on": on, "off": off},
+        "note": "each phase on a fresh database and vhost of one SecantusDB, limits on first; the machine is shared: "
+                "compare within one run (ratios)",
+    }
+
+
+# ------------------------------------------------------------------------------------------------ --overload
+class RssSampler(threading.Thread):
+    """Samples the resident set size of a process (psutil) every ``every_s``."""
+
+    def __init__(self, pid: int, every_s: float = 0.05):
+        import psutil
+        super().__init__(daemon=True)
+        self.proc = psutil.Process(pid)
+        self.every_s = every_s
+        self.samples: list[tuple[float, int]] = []
+        self.halt = threading.Event()
+
+    def run(self):
+        while not self.halt.is_set():
+            try:
+                self.samples.append((time.time(), self.proc.memory_info().rss))
+            except Exception:  # noqa: BLE001 - the process is gone
+                return
+            self.halt.wait(self.every_s)
+
+    def peak_mb(self, start: float = 0.0, end: float = float("inf")):
+        values = [rss for t, rss in self.samples if start <= t < end]
+        return round(max(values) / 2 ** 20, 1) if values else None
+
+
+def closed_loop(base: str, tenant: str, ideas: list[str], clients: int, seconds: float, prefix: str) -> dict:
+    """``clients`` threads vote back to back (each vote by a new citizen) for ``seconds``: accepted/s and statuses."""
+    from agora import auth
+    import itertools
+    counter = itertools.count()
+    codes: list[int] = []
+    stop = time.perf_counter() + seconds
+
+    def loop(_):
+        c = Client([base])
+        c.connect_all()
+        mine = []
+        while time.perf_counter() < stop:
+            k = next(counter)
+            token = auth.mint(f"{prefix}{k}", tenant, ["citizen"], secret=SECRET, ttl_s=3600)
+            mine.append(_put(c, f"/ideas/{ideas[k % len(ideas)]}/reaction", {"value": 1}, token))
+        codes.extend(mine)
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(loop, range(clients)))
+    elapsed = time.perf_counter() - t0
+    return {"accepted_per_s": round(sum(1 for c in codes if accepted(c)) / elapsed, 1), "by_status": by_status(codes),
+            "seconds": round(elapsed, 2)}
+
+
+def open_loop(base: str, tenant: str, ideas: list[str], rate: float, seconds: float, threads: int) -> dict:
+    """Votes sent on a fixed schedule (``rate``/s for ``seconds``) whatever the answers: each by a new citizen, on
+    ``threads`` pre-connected keep-alive connections. Records (due, lateness ms, latency ms, status) per vote."""
+    from agora import auth
+    n = max(1, int(rate * seconds))
+    interval = 1.0 / rate
+    local = threading.local()
+    pool_clients = []
+    for _ in range(threads):
+        c = Client([base])
+        c.connect_all()
+        pool_clients.append(c)
+    tokens = [auth.mint(f"o{k}", tenant, ["citizen"], secret=SECRET, ttl_s=3600) for k in range(n)]
+    records: list[tuple[float, float, float, int]] = []
+
+    def timed(k):
+        if not hasattr(local, "c"):
+            local.c = pool_clients.pop()
+        due = t_start + k * interval
+        delay = due - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        asked = time.perf_counter()
+        code = _put(local.c, f"/ideas/{ideas[k % len(ideas)]}/reaction", {"value": 1}, tokens[k])
+        records.append((due, (asked - due) * 1000, (time.perf_counter() - asked) * 1000, code))
+    t_start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(timed, range(n)))
+    elapsed = time.perf_counter() - t_start
+    return {"n": n, "elapsed": elapsed, "records": records}
+
+
+def run_overload(args, seconds: float) -> dict:
+    from agora.testing.plugin import SecantusServer
+    server = SecantusServer()
+    env = {"AGORA_MAX_QUEUE": str(args.max_queue)} if args.max_queue is not None else {}
+    try:
+        log(f"SecantusDB {server.uri}")
+        with votes_platform(server, args.ideas, "bench_overload", **env) as (svc, base, ideas, _db):
+            rss = RssSampler(svc.proc.pid)
+            rss.start()
+            time.sleep(0.3)
+            idle_mb = rss.peak_mb()
+            log(f"maximum: closed loop, {args.concurrency} clients for {seconds:.0f}s")
+            t_max0 = time.time()
+            maximum = closed_loop(base, "bench", ideas, args.concurrency, seconds, "m")
+            t_max1 = time.time()
+            rate = 2 * maximum["accepted_per_s"]
+            over_s = seconds * 1.5
+            log(f"maximum {maximum['accepted_per_s']:.0f} accepted/s ({maximum['by_status']}); "
+                f"overload: open loop at {rate:.0f}/s for {over_s:.0f}s on {args.overload_threads} connections")
+            t_over0 = time.time()
+            ready_proc, ready_q = _subprocess(_ready_worker, svc.url, t_over0 + 1.0, t_over0 + 1.0 + over_s, 0.1)
+            time.sleep(1.0)          # the poller's process starts meanwhile
+            t_over0 = time.time()
+            over = open_loop(base, "bench", ideas, rate, over_s, args.overload_threads)
+            t_over1 = time.time()
+            ready = _collect(ready_proc, ready_q, 60)
+            # after the storm: a few votes alone
+            after = []
+            from agora import auth
+            c = Client([base])
+            for k in range(5):
+                token = auth.mint(f"after{k}", "bench", ["citizen"], secret=SECRET, ttl_s=3600)
+                asked = time.perf_counter()
+                code = _put(c, f"/ideas/{ideas[k]}/reaction", {"value": 1}, token)
+                after.append(((time.perf_counter() - asked) * 1000, code))
+            time.sleep(0.2)
+            rss.halt.set()
+            rss.join()
+            final_mb = rss.samples[-1][1] / 2 ** 20 if rss.samples else None
+    finally:
+        server.stop()
+    records = over["records"]
+    codes = [r[3] for r in records]
+    acc = [r[2] for r in records if accepted(r[3])]
+    rej = [r[2] for r in records if not accepted(r[3])]
+    ready_codes = [code for _, code, _ in ready]
+    ready_ms = [ms for _, _, ms in ready]
+    result = {
+        "bench": "votes-overload", "quick": args.quick, "concurrency": args.concurrency,
+        "max_accepted_per_s": maximum["accepted_per_s"], "max_phase_by_status": maximum["by_status"],
+        "offered_per_s": round(rate, 1), "offered_achieved_per_s": round(over["n"] / over["elapsed"], 1),
+        "overload_s": round(over["elapsed"], 2), "overload_connections": args.overload_threads,
+        **rates(codes, over["elapsed"]),
+        "by_status": by_status(codes),
+        "p50_ms_accepted": latency_summary(acc)["p50"], "p99_ms_accepted": latency_summary(acc)["p99"],
+        "p50_ms_rejected": latency_summary(rej)["p50"], "p99_ms_rejected": latency_summary(rej)["p99"],
+        "send_lateness_ms": latency_summary([r[1] for r in records]),
+        "ready_polls": len(ready), "ready_non_200": sum(1 for c in ready_codes if c != 200),
+        "ready_by_status": by_status(ready_codes), "ready_worst_ms": round(max(ready_ms), 1) if ready_ms else None,
+        "ready_p99_ms": latency_summary(ready_ms)["p99"],
+        "rss_mb_idle": round(idle_mb, 1) if idle_mb else None,
+        "rss_mb_peak_max_phase": rss.peak_mb(t_max0, t_max1),
+        "rss_mb_peak_overload": rss.peak_mb(t_over0, t_over1 + 0.5),
+        "rss_mb_after": round(final_mb, 1) if final_mb else None,
+        "after_overload_votes": [{"ms": round(ms, 1), "status": code} for ms, code in after],
+        "max_queue": args.max_queue,
+        "note": "maximum measured first in the same run (closed loop, HTTP accepted/s), then an open loop at twice it; "
+                "the machine is shared: compare within one run",
+    }
+    result["accepted_vs_max"] = ratio(result["accepted_per_s"], maximum["accepted_per_s"])
+    result["rss_peak_vs_idle"] = ratio(result["rss_mb_peak_overload"], result["rss_mb_idle"])
+    return result
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -284,11 +772,40 @@ def main(argv=None) -> int:
     ap.add_argument("--ideas", type=int, default=50, help="ideas to vote on")
     ap.add_argument("--replicas", type=int, default=1,
                     help="votes service processes behind the load (requests spread round robin; see Replicas)")
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--abuse", action="store_true",
+                      help="abuse limits: one citizen bursts writes while the others vote; limits on, then off as the "
+                           "baseline (see Abuse); writes bench/results/votes-abuse.json")
+    mode.add_argument("--overload", action="store_true",
+                      help="load shedding: the maximum closed-loop rate, then an open loop at twice it (see "
+                           "Overload); writes bench/results/votes-overload.json")
+    ap.add_argument("--citizens", type=int, default=16, help="--abuse: the other citizens (closed loop, default 16)")
+    ap.add_argument("--think", type=float, default=0.25,
+                    help="--abuse: each other citizen's think time between votes in seconds (±50%%, default 0.25)")
+    ap.add_argument("--burst-connections", type=int, default=4,
+                    help="--abuse: the abuser's parallel connections (default 4)")
+    ap.add_argument("--overload-threads", type=int, default=256,
+                    help="--overload: connections of the open-loop generator (default 256)")
+    ap.add_argument("--max-queue", type=int, default=None,
+                    help="--overload: AGORA_MAX_QUEUE for the service (default: the service's own)")
     args = ap.parse_args(argv)
     seconds = args.seconds or (6.0 if args.quick else 20.0)
-    if seconds <= 0 or args.concurrency < 1 or args.ideas < 1 or args.replicas < 1:
-        print("error: --seconds, --concurrency, --ideas and --replicas must be positive", file=sys.stderr)
+    if seconds <= 0 or args.concurrency < 1 or args.ideas < 1 or args.replicas < 1 or args.citizens < 1 \
+            or args.think < 0 or args.burst_connections < 1 or args.overload_threads < 1 \
+            or (args.max_queue is not None and args.max_queue < 0):
+        print("error: --seconds, --concurrency, --ideas, --replicas, --citizens, --burst-connections and "
+              "--overload-threads must be positive (--think, --max-queue ≥ 0)", file=sys.stderr)
         return 2
+    if args.abuse or args.overload:
+        sys.setswitchinterval(0.0005)
+        if args.abuse:
+            result, path = run_abuse(args, args.seconds or (8.0 if args.quick else 30.0)), ABUSE_RESULTS
+        else:
+            result, path = run_overload(args, args.seconds or (5.0 if args.quick else 15.0)), OVERLOAD_RESULTS
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps(result))
+        return 0
     # the open-loop generator (up to 256 client threads) and the checkpoint poller share this process: with
     # CPython's 5 ms GIL switch interval a thread due to send, or the poller due to look, could wait behind the
     # others' JSON work — late sends arrive as bursts and late looks inflate the latency. 0.5 ms keeps both on time.
@@ -297,7 +814,6 @@ def main(argv=None) -> int:
     import pymongo
     import requests
     from agora import auth
-    from agora.events.envelope import NewEvent
     from agora.store import EventStore
     from agora.testing.plugin import SecantusServer, Vhost
     from agora.testing.services import run_service, start_relay
@@ -317,19 +833,7 @@ def main(argv=None) -> int:
         db = pymongo.MongoClient(server.uri, tz_aware=True).get_database(db_name)
         store = EventStore(db).ensure_indexes()
         tenant = "bench"
-        now = datetime.now(timezone.utc)
-        pid, phid = "p-bench", "ph-bench"
-        store.append(tenant, f"project-{pid}", [
-            NewEvent("ProjectCreated", {"project_id": pid, "title": "Bench", "language": "en", "created_by": "adm",
-                                        "workflow": {"published": []}}),
-            NewEvent("PhaseAdded", {"project_id": pid, "phase_id": phid, "kind": "voting", "title": "vote",
-                                    "start": iso(now - timedelta(days=1)), "end": iso(now + timedelta(days=1)),
-                                    "added_by": "adm"})], 0)
-        ideas = [f"i-{k}" for k in range(args.ideas)]
-        for iid in ideas:
-            store.append(tenant, f"idea-{iid}", [NewEvent("IdeaSubmitted", {
-                "idea_id": iid, "project_id": pid, "phase_id": phid, "title": "t", "body": "b", "language": "en",
-                "author": "a", "status": "published"})], 0)
+        ideas = seed(store, tenant, args.ideas)
         # the bench runs the service in development mode (agora.testing.services) with its own secret (>= 32 chars);
         # auth.mint adds iss/aud
         extra = {"AGORA_JWT_SECRET": SECRET, "AGORA_SERVICE_NAME": "votes", "AGORA_LOG_LEVEL": "WARNING"}
@@ -343,11 +847,7 @@ def main(argv=None) -> int:
                                                     cwd=cwd, **extra)) for _ in range(args.replicas)]
             bases = [f"{svc.url}/api/v1/tenants/{tenant}" for svc in svcs]
             base = bases[0]
-            deadline = time.time() + 60
-            while requests.get(f"{base}/ideas/{ideas[-1]}/tally").status_code != 200:
-                if time.time() > deadline:
-                    raise RuntimeError("votes service never learned the bench ideas")
-                time.sleep(0.1)
+            wait_ideas(base, ideas[-1])
             cps = Checkpoints(db)
             cps.start()
             counter = [0]

@@ -92,7 +92,7 @@ body{{font-family:system-ui,sans-serif;margin:2rem auto;max-width:70rem;padding:
 table{{border-collapse:collapse;width:100%}} th,td{{text-align:left;padding:.35rem .6rem;border-bottom:1px solid #ddd}}
 code,pre,textarea{{font-family:ui-monospace,monospace;font-size:.85rem}}
 textarea{{width:100%;height:3.2rem;word-break:break-all}} .ready{{color:#176b2c}} .down,.not{{color:#a01c1c}}
-.big{{font-size:1.2rem}} pre{{background:#f4f4f4;padding:.8rem;overflow-x:auto}}
+.big{{font-size:1.2rem}} pre{{background:#f4f4f4;padding:.8rem;white-space:pre-wrap;word-break:break-all}}
 </style></head>
 <body>
 <h1>Agora — local platform</h1>

@@ -82,6 +82,16 @@ class _Terminate(BaseException):
 
 
 # ====================================================================== children
+def _die_with_launcher() -> None:
+    """In the child before exec (Linux): SIGTERM when the launcher dies, even by SIGKILL, so a launcher that did not
+    get to stop its children leaves none behind."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)     # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - elsewhere the launcher's own stop is all there is
+        pass
+
+
 class Child:
     """One process of the platform, in its own session (Ctrl-C reaches only the launcher), logging to a file."""
 
@@ -101,7 +111,7 @@ class Child:
             self.log.close()
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.args, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True, cwd=str(ROOT))
+                                     start_new_session=True, cwd=str(ROOT), preexec_fn=_die_with_launcher)
         self.started = time.monotonic()
         return self
 
@@ -296,8 +306,9 @@ def main(argv=None) -> int:
     try:
         return Launcher(args, run_dir).run()
     finally:
-        try:
-            (run_dir / LOCK_FILE).unlink(missing_ok=True)
+        try:    # emptied, not deleted: a launcher waiting on this very file must not lock a deleted one
+            lock.seek(0)
+            lock.truncate()
         finally:
             lock.close()
 
@@ -422,12 +433,18 @@ class Launcher:
 
         if not args.no_seed:
             import demo_city
-            demo_city.seed(urls, TENANT, uri, citizens=args.citizens)
-            self.info["seeded"] = True
-            self.write_info()
+            try:
+                demo_city.seed(urls, TENANT, uri, citizens=args.citizens)
+                self.info["seeded"] = True
+                self.write_info()
+            except Exception as exc:  # noqa: BLE001 - the platform is up: say what failed, keep it running
+                body = getattr(getattr(exc, "response", None), "text", "") or ""
+                print(f"seeding the demo city failed: {type(exc).__name__}: {exc} {body[:500]}\n"
+                      f"the platform keeps running (see {rel(logs)}/); `make run ARGS=--fresh` seeds again",
+                      file=sys.stderr, flush=True)
         self.print_banner(urls, uri, front_url)
         if args.exit_after_seed:
-            return 0
+            return 0 if args.no_seed or self.info["seeded"] else 1
         self.supervise()
         return 0
 

@@ -28,7 +28,7 @@ from marshmallow import Schema, fields, validate
 from marshmallow.utils import missing
 
 from agora.events import registry
-from agora.partners.privacy import AGE_BANDS, is_identity_field, pseudonym, transform_data, transform_subject
+from agora.partners.privacy import AGE_BANDS, is_identity_field, transform_data, transform_subject
 
 JSON_SCHEMA = "https://json-schema.org/draft/2020-12/schema"
 CONTENT_TYPE = "application/cloudevents+json"

@@ -100,6 +100,19 @@ class EventStoreDep(DependencyProvider):
 _rebuild_views: dict[str, RedirectedDatabase] = {}
 
 
+def rebuild_database(worker_ctx) -> RedirectedDatabase | None:
+    """For a worker applying events of a blue/green rebuild: the database whose read models are redirected to their
+    rebuild copies (``<collection>__next``); None for every other worker. A service dependency that holds its own
+    database handle (instead of :class:`MongoDep`) uses this to opt its subscription into ``blue_green=True``::
+
+        def get_dependency(self, worker_ctx):
+            db = rebuild_database(worker_ctx)
+            return self.projections if db is None else Projections(self.store, db)
+    """
+    key = (worker_ctx.context_data or {}).get("agora_rebuild")
+    return _rebuild_views.get(key) if key else None
+
+
 class MongoDep(DependencyProvider):
     """Injects the pymongo Database that holds the service's projections (in a blue/green rebuild's worker: the
     same database with the subscription's read models redirected to their rebuild copies)."""
@@ -108,10 +121,8 @@ class MongoDep(DependencyProvider):
         self.db = mongo_db()
 
     def get_dependency(self, worker_ctx):
-        key = (worker_ctx.context_data or {}).get("agora_rebuild")
-        if key and key in _rebuild_views:
-            return _rebuild_views[key]
-        return self.db
+        view = rebuild_database(worker_ctx)
+        return self.db if view is None else view
 
 
 BROKER_PROBE_EVERY_S = 5.0

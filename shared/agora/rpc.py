@@ -36,7 +36,8 @@ class ServiceRpc(RpcProxy):
         self.permissions = tuple(permissions)
 
     def get_dependency(self, worker_ctx):
-        worker_ctx.context_data[CONTEXT_KEY] = auth.service_token(self.container.service_name, self.permissions)
+        # context_data is a copy (nameko builds it per access): the headers are made from worker_ctx.data
+        worker_ctx.data[CONTEXT_KEY] = auth.service_token(self.container.service_name, self.permissions)
         return super().get_dependency(worker_ctx)
 
 

@@ -147,6 +147,7 @@ class Subscription:
         self._lease_until = 0.0          # monotonic time until which this instance may assume it holds the lease
         self._session = None             # the one server session this instance's transactions run in
         self._lease_lock = threading.Lock()
+        self._released = False
         if lease_s:
             self.leases.update_one({"_id": self.key}, {"$setOnInsert": {"owner": None, "expires": 0.0,
                                                                          "sessions": []}}, upsert=True)
@@ -189,6 +190,8 @@ class Subscription:
         if not self.lease_s:
             return True
         with self._lease_lock:
+            if self._released:
+                return False
             now_m = time.monotonic()
             if self._lease_until - now_m > self.lease_s * 2 / 3:
                 return True                                   # renewed less than a third of a lease ago
@@ -223,18 +226,18 @@ class Subscription:
         return self.acquire()
 
     def release(self) -> None:
-        """Give the lease up (clean shutdown): a standby takes over at once instead of after ``lease_s``."""
+        """Give the lease up (clean shutdown): a standby takes over at once instead of after ``lease_s``. This
+        instance then stops processing (its polls return 0)."""
         if not self.lease_s:
             return
         with self._lease_lock:
+            self._released = True
             if self._lease_until:
-                try:
-                    self.leases.update_one({"_id": self.key, "owner": process_owner()},
-                                           {"$set": {"expires": 0.0}, "$pull": {"sessions": self._session_id()}})
+                try:     # the sessions stay named: the successor aborts a transaction still open in them
+                    self.leases.update_one({"_id": self.key, "owner": process_owner()}, {"$set": {"expires": 0.0}})
                 except PyMongoError:
                     pass
             self._lease_until = 0.0
-            self._drop_session()
 
     def _drop_session(self) -> None:
         if self._session is not None:

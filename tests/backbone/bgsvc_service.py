@@ -19,7 +19,8 @@ class BlueGreenService(ObservableService):
     store = EventStoreDep()
     db = MongoDep()
 
-    @json_route("POST", "/api/v1/tenants/<tenant>/things", summary="Append a test event", public=True)
+    @json_route("POST", "/api/v1/tenants/<tenant>/things", summary="Append a test event", public=True,
+                status=201)
     def add(self, request, tenant):
         body = read_json(request)
         data = {"n": body["n"], "text": "x", "words": 1}

@@ -73,9 +73,10 @@ def test_ideas_votes_and_decisions_flow_through_the_platform(platform):
     assert most_voted[0]["idea_id"] in {i["idea_id"] for i in listed["items"]}
     # votes: the tally of the most voted idea has per-segment counts
     first = most_voted[0]["idea_id"]
-    tally = eventually(lambda: requests.get(f"{urls['votes']}/api/v1/tenants/{TENANT}/ideas/{first}/tally").json(),
-                       lambda t: t.get("up", 0) > 0)
-    assert tally["segments"]
+    tally_url = f"{urls['votes']}/api/v1/tenants/{TENANT}/ideas/{first}/tally"
+    tally = eventually(lambda: requests.get(tally_url, headers=admin()).json(), lambda t: t.get("up", 0) > 0)
+    assert tally["segments"]                                           # staff see segments …
+    assert requests.get(tally_url).json()["segments"] is None          # … the public sees totals
     # bridge: the accepted and the rejected idea became decisions, rendered as OSLO Turtle
     bridge_api = f"{urls['backoffice-bridge']}/api/v1/tenants/{TENANT}/decisions"
     # one story: the ideas the budget round funds are the accepted ones, plus one rejected idea

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pkgutil
+import shutil
 import subprocess
 import sys
 import time
@@ -169,3 +170,20 @@ def test_handler_exit_codes_pass_through(code):
     args = type("A", (), {"command": "x"})()
     assert agora.cli.run(lambda a: code, args) == code
     assert agora.cli.run(lambda a: (_ for _ in ()).throw(agora.cli.CliError("no", code or 2)), args) == (code or 2)
+
+
+def test_the_launcher_re_executes_itself_in_the_checkouts_venv_or_says_what_to_do(tmp_path):
+    plain = "/usr/bin/python3"
+    if not Path(plain).exists():
+        pytest.skip("no system python3 to play the part of a plain `python`")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGORA_", "VIRTUAL_ENV", "PYTHON"))}
+    root = Path(__file__).resolve().parents[2]
+    helped = subprocess.run([plain, str(root / "deploy/local/run.py"), "--help"], capture_output=True, text=True,
+                            env=env, timeout=120)
+    assert helped.returncode == 0 and "--base-port" in helped.stdout and "--fresh" in helped.stdout, helped.stderr
+    # a checkout without .venv (and a python without the platform's packages): one line pointing at make install
+    copy = tmp_path / "checkout" / "deploy" / "local"
+    copy.mkdir(parents=True)
+    shutil.copy(root / "deploy/local/run.py", copy / "run.py")
+    bare = subprocess.run([plain, "-S", str(copy / "run.py")], capture_output=True, text=True, env=env, timeout=60)
+    assert bare.returncode == 2 and "make install" in bare.stderr and "Traceback" not in bare.stderr, bare.stderr

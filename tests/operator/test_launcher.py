@@ -236,6 +236,18 @@ def test_agora_status_finds_the_platform_through_the_run_file(platform):
     assert proj.returncode == 0 and json.loads(proj.stdout)["head"] >= doc["store"]["head"]
 
 
+def test_a_projection_rebuild_through_the_cli(platform):
+    out = agora(["projections", "rebuild", "votes", "--yes", "--wait", "180"], platform)
+    assert out.returncode == 0, out.stdout + out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["requested"] and set(doc["states"].values()) == {"done"}, doc
+    assert out.stderr == ""                                   # no progress bar when stderr is not a terminal
+    unknown = agora(["projections", "rebuild", "nosuch", "--yes"], platform)
+    assert unknown.returncode == 2 and "no subscription" in unknown.stderr and "Traceback" not in unknown.stderr
+    no_yes = agora(["projections", "rebuild", "votes"], platform)
+    assert no_yes.returncode == 2 and "--yes" in no_yes.stderr
+
+
 def test_a_cli_token_is_accepted_by_the_platform(platform):
     token = agora(["token", "--sub", "op", "--tenant", "demo", "--roles", "admin"], platform)
     assert token.returncode == 0 and len(token.stdout.splitlines()) == 1
@@ -301,6 +313,31 @@ def test_the_demo_city_tells_one_story_and_explains_it_in_words(platform):
         assert "/" not in why["explanation"] and "€" in why["explanation"], why   # money in words, no fractions
         if not project["selected"] and project.get("mes", {}).get("supporters_budget_left"):
             assert why["details"]["supporters_budget_left"] == project["mes"]["supporters_budget_left"]
+
+
+def test_explanations_speak_the_tenants_language(platform, tmp_path):
+    """A Dutch-speaking city registered with `agora tenants add`, a round imported with `agora import-pabulib`:
+    the budgets service explains its outcome in Dutch, the exact figures beside the words."""
+    pytest.importorskip("agora.cli.tenants")
+    added = agora(["tenants", "add", "gent", "--languages", "nl,fr,en", "--default-language", "nl", "--if-missing"],
+                  platform)
+    assert added.returncode == 0, added.stderr
+    pb = tmp_path / "gent.pb"
+    pb.write_text(SMALL_PB)
+    imported = agora(["import-pabulib", str(pb), "--tenant", "gent", "--project-id", "pb-gent"], platform)
+    assert imported.returncode == 0, imported.stderr
+    rid = json.loads(imported.stdout)["round_id"]
+    token = agora(["token", "--sub", "schepen", "--tenant", "gent", "--roles", "admin"], platform).stdout.strip()
+    api = platform.info()["services"]["budgets"] + f"/api/v1/tenants/gent/budgets/rounds/{rid}"
+    counted = requests.post(api + "/outcome", json={"rule": "greedy"}, headers={"Authorization": "Bearer " + token},
+                            timeout=120)
+    assert counted.status_code in (200, 201), counted.text
+    outcome = requests.get(api + "/outcome", timeout=30).json()
+    for project in outcome["projects"]:
+        why = requests.get(f"{api}/outcome/projects/{project['id']}", timeout=30).json()
+        assert why["language"] == "nl", why
+        assert why["explanation"].startswith("Gefinancierd" if project["selected"] else "Niet gefinancierd"), why
+        assert why["details"]["cost"] == project["cost"] and why["details"]["budget"] == outcome["budget"]
 
 
 def test_each_process_exposes_its_own_metrics_and_promtool_accepts_them(platform):
@@ -409,5 +446,30 @@ def test_sigterm_stops_the_whole_platform_in_parallel(platform, record_property)
     assert platform.proc.returncode == 0
     for name, child in children.items():
         assert not Path(f"/proc/{child['pid']}").exists(), f"{name} (pid {child['pid']}) still there"
-    assert not (platform.run_dir / "platform.json").exists() and not (platform.run_dir / "launcher.pid").exists()
+    assert not (platform.run_dir / "platform.json").exists() and (platform.run_dir / "launcher.pid").read_text() == ""
     assert took < 20, f"stop took {took:.1f} s (target 5 s; generous slack for a loaded machine)"
+
+
+def test_a_launcher_killed_outright_leaves_no_child_behind(tmp_path):
+    """kill -9 of the launcher itself: its children get SIGTERM from the kernel (PR_SET_PDEATHSIG) and stop."""
+    launcher = Launcher(tmp_path / ".run", _free_range(), "--no-seed", "--services", "votes")
+    try:
+        launcher.wait_for("citizen token", timeout=300)
+        children = launcher.info()["children"]
+        assert set(children) == {"store", "relay", "votes"}
+        os.kill(launcher.proc.pid, signal.SIGKILL)          # the launcher only: its children are in their own sessions
+        launcher.proc.wait(30)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and any(Path(f"/proc/{c['pid']}").exists() and
+                                                  Path(f"/proc/{c['pid']}/stat").read_text().split()[2] != "Z"
+                                                  for c in children.values()):
+            time.sleep(0.2)
+        left = [n for n, c in children.items() if Path(f"/proc/{c['pid']}").exists()
+                and Path(f"/proc/{c['pid']}/stat").read_text().split()[2] != "Z"]
+        assert left == [], f"still running after the launcher died: {left}"
+        # the run folder is usable again at once: the lock died with its holder
+        again = Launcher(tmp_path / ".run", _free_range(), "--no-seed", "--services", "votes", "--exit-after-seed")
+        again.proc.wait(300)
+        assert again.proc.returncode == 0, again.output[-3000:]
+    finally:
+        launcher.kill()

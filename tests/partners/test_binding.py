@@ -6,7 +6,6 @@ import json
 import time
 
 import jsonschema
-import kombu
 import pika
 import requests
 from cloudevents.core.bindings.rabbitmq import RabbitMQMessage, from_rabbitmq_event

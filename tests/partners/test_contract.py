@@ -81,3 +81,39 @@ def test_json_schema_follows_marshmallow_constraints():
     assert not validator.is_valid(dict(good, personal={"birth_year": 1990}))   # never plaintext demographics
     assert validator.is_valid(dict(good, personal={"_enc": "x", "_kid": "t:p"}))   # sealed, platform exchanges
     assert validator.is_valid(dict(good, voter=None, personal=None))        # a grant that drops identities
+
+
+def test_asyncapi_references_resolve_and_ids_are_valid():
+    """Every ``$ref`` of docs/asyncapi.json resolves (JSON pointers inside it, schema files beside it); component
+    and channel ids follow AsyncAPI 3.0's key pattern; every operation receives on a channel it names."""
+    import re
+    doc = json.loads((contract.DOCS / "asyncapi.json").read_text())
+    refs = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "$ref" in node:
+                refs.append(node["$ref"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+    walk(doc)
+    assert refs
+    for ref in refs:
+        if ref.startswith("#/"):
+            target = doc
+            for part in ref[2:].split("/"):
+                target = target[part.replace("~1", "/").replace("~0", "~")]
+            assert isinstance(target, dict), ref
+        else:
+            assert (contract.DOCS / ref).is_file(), ref
+    key = re.compile(r"^[a-zA-Z0-9.\-_]+$")
+    for section in ("messages", "schemas"):
+        assert all(key.match(k) for k in doc["components"][section])
+    assert all(key.match(k) for k in doc["channels"])
+    for op in doc["operations"].values():
+        assert op["action"] == "receive"
+        channel = op["channel"]["$ref"]
+        assert all(m["$ref"].startswith(channel + "/messages/") for m in op["messages"])

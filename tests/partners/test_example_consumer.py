@@ -11,7 +11,7 @@ import requests
 
 from agora import auth
 from agora.testing.services import run_relay, run_service
-from partners_support import REPO, delete_user, unique_partner
+from partners_support import REPO, delete_user, store_of, unique_partner
 
 SECRET = "partner-streams-tests-secret-0123456789"
 T = "ghent"
@@ -42,12 +42,14 @@ def test_example_consumer_prints_a_live_idea(secantus, mongo_db, amqp_uri):
             assert r.status_code == 201, r.text
             granted = r.json()
             assert granted["queue"] == f"agora.partner.{name}" and granted["types"] == ["IdeaSubmitted"]
-            listed = requests.get(relay.url + "/api/v1/partners", headers=_bearer("ops", ["admin"]), timeout=30).json()
+            listed = requests.get(relay.url + "/api/v1/partners", headers=_bearer("ops", ["admin"]),
+                                  timeout=30).json()
             assert [g["partner"] for g in listed["items"]] == [name] and "password" not in json.dumps(listed)
 
             api = f"{ideas.url}/api/v1/tenants/{T}"
             project = requests.post(api + "/projects", headers=_bearer("ada", ["admin"]), timeout=30, json={
-                "title": "Parks", "phases": [{"kind": "ideation", "title": "Ideas", "start": _iso(-1), "end": _iso(30)}]})
+                "title": "Parks",
+                "phases": [{"kind": "ideation", "title": "Ideas", "start": _iso(-1), "end": _iso(30)}]})
             assert project.status_code == 201, project.text
             r = requests.post(api + "/ideas", headers=_bearer("alice", ["citizen"]), timeout=30, json={
                 "project_id": project.json()["project_id"], "title": "A drinking fountain",
@@ -64,6 +66,9 @@ def test_example_consumer_prints_a_live_idea(secantus, mongo_db, amqp_uri):
             assert event["type"] == "IdeaSubmitted" and event["tenant"] == T and event["sequence"].isdigit()
             assert event["data"]["idea_id"] == r.json()["idea_id"] and event["data"]["title"] == "A drinking fountain"
             assert event["data"]["author"].startswith("pn_") and "alice" not in line and "1984" not in line
+            # nor the platform's own pseudonym of alice (what the log and the internal exchanges carry)
+            log_pseudonym = store_of(mongo_db).person_id(T, "alice", create=False)
+            assert log_pseudonym and log_pseudonym not in line
             assert event["data"]["personal"]["age_band"] in ("35-44", "45-54") and "birth_year" not in line
 
             # revoke through the admin API

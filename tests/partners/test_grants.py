@@ -8,7 +8,7 @@ import pytest
 from cloudevents.core.bindings.rabbitmq import RabbitMQMessage, from_rabbitmq_event
 from pika.exceptions import AMQPConnectionError, ChannelClosedByBroker, ConnectionClosedByBroker, StreamLostError
 
-from partners_support import (append, cli, consume, grant, idea, partners_env, reaction, rabbitmq_users,  # noqa: F401
+from partners_support import (append, cli, consume, grant, idea, reaction, rabbitmq_users,
                               store_of, unique_partner)
 
 PEOPLE = ("alice", "bob", "carol", "dora", "erin", "frank", "mod-gert")

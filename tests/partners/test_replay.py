@@ -6,10 +6,11 @@ import urllib.parse
 
 import requests
 
+from agora import auth as auth_
 from agora.events import registry
 
 from agora.testing.services import start_relay
-from partners_support import append, cli, consume, grant, idea, partners_env, reaction, store_of, unique_partner  # noqa: F401,E501
+from partners_support import append, cli, consume, grant, idea, reaction, store_of, unique_partner
 
 
 def _creds(g):
@@ -17,8 +18,9 @@ def _creds(g):
     return urllib.parse.unquote(uri.username), urllib.parse.unquote(uri.password)
 
 
-def _replay(relay, name, auth, **params):
-    r = requests.get(f"{relay.url}/api/v1/partners/{name}/events", params=params, auth=auth, timeout=60, stream=True)
+def _replay(relay, name, auth, headers=None, **params):
+    r = requests.get(f"{relay.url}/api/v1/partners/{name}/events", params=params, auth=auth, headers=headers,
+                     timeout=60, stream=True)
     assert r.status_code == 200, r.text
     assert r.headers["Content-Type"] == "application/x-ndjson"
     lines = [json.loads(line) for line in r.iter_lines() if line]
@@ -38,11 +40,12 @@ def _mixed(store, n, start=0):
 
 # as in production: the public address of the schemas does not change when the relay restarts (elsewhere)
 PUBLIC = {"AGORA_SCHEMA_BASE_URL": "https://agora.example.org"}
+SECRET = "partner-replay-tests-secret-0123456789"
 
 
 def test_replay_matches_live_across_a_relay_restart(secantus, mongo_db, amqp_uri, partners_env):
     store = store_of(mongo_db)
-    relay = start_relay(secantus, mongo_db.name, amqp_uri, **PUBLIC).wait_ready(30)
+    relay = start_relay(secantus, mongo_db.name, amqp_uri, AGORA_JWT_SECRET=SECRET, **PUBLIC).wait_ready(30)
     try:
         g = grant(partners_env, unique_partner("lab"), "alpha", "ReactionCast,IdeaSubmitted", "--demographics")
         other = grant(partners_env, unique_partner("news"), "beta", "*")
@@ -73,7 +76,7 @@ def test_replay_matches_live_across_a_relay_restart(secantus, mongo_db, amqp_uri
 
         # restart the relay: live goes on from the dispatcher's checkpoint, replay gives the same events
         relay.terminate()
-        relay = start_relay(secantus, mongo_db.name, amqp_uri, **PUBLIC).wait_ready(30)
+        relay = start_relay(secantus, mongo_db.name, amqp_uri, AGORA_JWT_SECRET=SECRET, **PUBLIC).wait_ready(30)
         _mixed(store, 9, start=30)
         new_alpha = sum(1 for i in range(30, 39) if i % 3)
         live2 = consume(g["amqp_uri"], g["queue"],
@@ -107,6 +110,15 @@ def test_replay_matches_live_across_a_relay_restart(secantus, mongo_db, amqp_uri
         assert requests.get(f"{relay.url}/api/v1/partners/{name}/events", auth=(name, "wrong"),
                             timeout=10).status_code == 401
         assert requests.get(f"{relay.url}/api/v1/partners/{name}/events", auth=_creds(other),
+                            timeout=10).status_code == 403
+        assert requests.get(f"{relay.url}/api/v1/partners/{name}/events", params={"since": "yesterday"}, auth=auth,
+                            timeout=10).status_code == 422
+        # or with a bearer token of role partner naming it (as the bridge's partner webhooks use)
+        token = {"Authorization": "Bearer " + auth_.mint(name, "alpha", ["partner"], secret=SECRET)}
+        by_token, _ = _replay(relay, name, None, after=cursor["cursor"], headers=token)
+        assert [e["id"] for e in by_token] == [e["id"] for e in more]
+        other_token = {"Authorization": "Bearer " + auth_.mint(other["partner"], "beta", ["partner"], secret=SECRET)}
+        assert requests.get(f"{relay.url}/api/v1/partners/{name}/events", headers=other_token,
                             timeout=10).status_code == 403
 
         # republish into the partner's own queue only (the other partner's queue gets nothing of it)

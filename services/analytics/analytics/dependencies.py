@@ -8,6 +8,10 @@
   value and demographics), ``analytics_rounds`` / ``analytics_ballots`` (budget rounds → project, ballots).
   On start (nameko ``setup``, before any entrypoint runs) the in-memory corpora are rebuilt from it; dropping the
   ``analytics_*`` collections and resetting the subscription checkpoint rebuilds everything from the log.
+* **Saved models** (``analytics_models``): each installed model is pickled (zlib) in 8 MB chunks; on start the
+  saved model of every corpus is installed, so a restart serves the same topics and never retrains what it has
+  (ideas that arrived meanwhile are assigned by the model). A retrain passes the old model's signature, so topics
+  keep their ids (:func:`analytics.topics.match_topics`).
 * **In memory**: the engine's ``CorpusState`` (texts, tokens, demographics, supports, the installed model) — event
   handling is O(one idea) on the hub, including the **online** LDA update of a new idea (milliseconds), so a new
   idea is assigned a topic as soon as its event is handled.
@@ -20,7 +24,7 @@
 
 Settings (environment): ``AGORA_ANALYTICS_MIN_IDEAS`` (10), ``AGORA_ANALYTICS_DEBOUNCE_S`` (0.5),
 ``AGORA_ANALYTICS_RETRAIN_INTERVAL_S`` (900), ``AGORA_ANALYTICS_WORKERS`` (1), ``AGORA_ANALYTICS_SEED`` (42),
-``AGORA_ANALYTICS_K_CANDIDATES`` ("6,9,12"), ``AGORA_ANALYTICS_PASSES`` (5), ``AGORA_ANALYTICS_DEMO_TENANT``
+``AGORA_ANALYTICS_K_CANDIDATES`` ("2,3,4,5,6,8,10,12"), ``AGORA_ANALYTICS_PASSES`` (5), ``AGORA_ANALYTICS_DEMO_TENANT``
 (unset: no demo; else that tenant's analytics are readable without a token by the dashboard's demo mode).
 """
 from __future__ import annotations
@@ -52,7 +56,11 @@ SUPPORTS = "analytics_supports"
 PROJECTS = "analytics_projects"
 ROUNDS = "analytics_rounds"
 BALLOTS = "analytics_ballots"
-COLLECTIONS = (IDEAS, SUPPORTS, PROJECTS, ROUNDS, BALLOTS)
+COMMENTS = "analytics_comments"
+MODELS = "analytics_models"
+CURATION = "analytics_curation"
+COLLECTIONS = (IDEAS, SUPPORTS, PROJECTS, ROUNDS, BALLOTS, COMMENTS, MODELS, CURATION)
+MODEL_CHUNK = 8 * 1024 * 1024
 BUDGET_TYPES = ("RoundOpened", "ProjectAdded") + live.BALLOT_TYPES
 
 
@@ -106,7 +114,14 @@ def _registered(registry, name: str) -> bool:
 
 def sources() -> dict[str, list[str]]:
     """Event types per source service; ``budgets`` only once its contracts (agora.events.budgets) exist."""
-    out = {"ideas": list(live.PROJECT_TYPES + live.IDEA_TYPES), "votes": list(live.VOTE_TYPES)}
+    out = {"ideas": list(live.PROJECT_TYPES + live.IDEA_TYPES + live.COMMENT_TYPES), "votes": list(live.VOTE_TYPES)}
+    try:
+        import agora.events.analytics  # noqa: F401 - the curation contracts
+        from agora.events import registry
+        if all(_registered(registry, t) for t in live.CURATION_TYPES):
+            out["analytics"] = list(live.CURATION_TYPES)
+    except Exception:  # noqa: BLE001
+        pass
     if budget_types_registered():
         from agora.events import registry
         out["budgets"] = [t for t in BUDGET_TYPES if _registered(registry, t)]
@@ -146,7 +161,7 @@ class Engine:
         return sorted((c for c in self.corpora.values() if c.tenant == tenant), key=lambda c: c.project)
 
     def ensure_indexes(self) -> None:
-        for name in (IDEAS, SUPPORTS, BALLOTS):
+        for name in (IDEAS, SUPPORTS, BALLOTS, COMMENTS):
             self.db[name].create_index([("tenant", 1), ("project", 1)], name="corpus")
         self.db[ROUNDS].create_index([("tenant", 1)], name="tenant")
 
@@ -159,7 +174,8 @@ class Engine:
         def group(doc):
             return grouped.setdefault(live.corpus_key(doc["tenant"], doc["project"]),
                                       {"tenant": doc["tenant"], "project": doc["project"], "doc": None,
-                                       "ideas": [], "supports": [], "ballots": []})
+                                       "ideas": [], "supports": [], "ballots": [], "comments": [],
+                                       "curation": []})
         for doc in self.db[PROJECTS].find():
             group(doc)["doc"] = doc
         for doc in self.db[IDEAS].find():
@@ -169,11 +185,59 @@ class Engine:
         for doc in self.db[BALLOTS].find():
             if doc.get("project"):
                 group(doc)["ballots"].append(doc)
+        for doc in self.db[COMMENTS].find():
+            group(doc)["comments"].append(doc)
+        for doc in self.db[CURATION].find():
+            group(doc)["curation"].append(doc)
         for g in grouped.values():
             c = self.corpus(g["tenant"], g["project"], create=True)
-            c.load(g["doc"], g["ideas"], g["supports"], g["ballots"])
+            c.load(g["doc"], g["ideas"], g["supports"], g["ballots"], g["comments"], g["curation"])
             c.changed_at = time.monotonic()
-        log.info("analytics: %d corpora rebuilt from the projection", len(grouped))
+        loaded = self.load_models()
+        log.info("analytics: %d corpora rebuilt from the projection, %d saved models loaded", len(grouped), loaded)
+
+    # ------------------------------------------------------------------ saved models
+    def save_model(self, c: live.Corpus, blob: bytes) -> None:
+        """Store a trained model (pickled, zlib) in ``analytics_models`` in chunks of 8 MB: a restart (or another
+        replica) loads it instead of retraining."""
+        key = c.key
+        chunks = [blob[i:i + MODEL_CHUNK] for i in range(0, len(blob), MODEL_CHUNK)] or [b""]
+        col = self.db[MODELS]
+        for n, chunk in enumerate(chunks):
+            col.replace_one({"_id": f"{key}|{n}"}, {"_id": f"{key}|{n}", "key": key, "n": n,
+                                                    "data": chunk}, upsert=True)
+        col.replace_one({"_id": key}, {"_id": key, "key": key, "tenant": c.tenant, "project": c.project,
+                                       "chunks": len(chunks), "trained_at": c.trained_at, "size": len(blob)},
+                        upsert=True)
+        col.delete_many({"key": key, "n": {"$gte": len(chunks)}})
+
+    def load_models(self) -> int:
+        """Install the saved model of every corpus (startup: a restart never retrains what it has)."""
+        import pickle
+        import zlib
+
+        col = self.db[MODELS]
+        heads = [d for d in col.find({"chunks": {"$exists": True}})]
+        loaded = 0
+        for head in heads:
+            c = self.corpora.get(head["key"])
+            if c is None:
+                continue
+            parts = sorted(col.find({"key": head["key"], "n": {"$exists": True}}), key=lambda d: d["n"])
+            if len(parts) != head["chunks"]:
+                continue
+            try:
+                model = pickle.loads(zlib.decompress(b"".join(bytes(p["data"]) for p in parts)))
+                c.state.install_model(model)
+            except Exception as exc:  # noqa: BLE001 - a bad blob only costs a retrain
+                log.warning("analytics: saved model of %s unusable: %s", head["key"], exc)
+                continue
+            c.trained_at = head.get("trained_at")
+            c.touch()
+            self._trained_version[c.key] = c.version
+            self._last_trained[c.key] = time.monotonic()
+            loaded += 1
+        return loaded
 
     # ------------------------------------------------------------------ events (subscription)
     def handle(self, event, session) -> None:
@@ -186,11 +250,17 @@ class Engine:
         if not project:
             return
         pid = f"{event.tenant}|{project}"
-        if t in live.PROJECT_TYPES:
+        if t in live.CURATION_TYPES:
+            _id = f"{pid}|{event.position}"
+            self.db[CURATION].replace_one({"_id": _id}, {"_id": _id, "tenant": event.tenant, "project": project,
+                                                         "type": t, "data": dict(d), "position": event.position},
+                                          upsert=True, session=session)
+        elif t in live.PROJECT_TYPES:
             doc = self.db[PROJECTS].find_one({"_id": pid}, session=session) or {
                 "_id": pid, "tenant": event.tenant, "project": project, "title": project, "phases": {}}
             if t == "ProjectCreated":
                 doc["title"] = d.get("title") or project
+                doc["language"] = d.get("language")
             else:
                 doc["phases"][d["phase_id"]] = {"phase_id": d["phase_id"], "kind": d.get("kind"),
                                                 "title": d.get("title") or d["phase_id"],
@@ -205,6 +275,16 @@ class Engine:
                 return
             doc["_id"] = _id
             self.db[IDEAS].replace_one({"_id": _id}, doc, upsert=True, session=session)
+        elif t in live.COMMENT_TYPES:
+            cid = d.get("comment_id") if t == "CommentPosted" else d.get("target_id")
+            if t != "CommentPosted" and d.get("target_type") != "comment":
+                return
+            _id = f"{pid}|c|{cid}"
+            doc = live.comment_record(event, self.db[COMMENTS].find_one({"_id": _id}, session=session))
+            if doc is None:
+                return
+            doc["_id"] = _id
+            self.db[COMMENTS].replace_one({"_id": _id}, doc, upsert=True, session=session)
         elif t in live.VOTE_TYPES:
             doc = live.support_record(event)
             if doc is None:
@@ -297,13 +377,14 @@ class Engine:
         return now - self._last_trained.get(c.key, 0.0) >= self.settings.retrain_interval_s
 
     def _submit(self, c: live.Corpus) -> None:
-        params = self.settings.params
+        params = dataclasses.replace(self.settings.params, seed_terms=c.state.params.seed_terms)
         if c.jobs_requested > c.jobs_installed and c.job_overrides:
             params = dataclasses.replace(params, **c.job_overrides)
         docs = c.state.training_docs()
+        previous = c.state.model.signature() if c.state.model is not None else None
         c.training_job = c.jobs_requested
         c.training_version = c.version
-        c.training = self.executor.submit(worker.train, docs, params)
+        c.training = self.executor.submit(worker.train, docs, params, previous)
         c.training_pool = self.executor
         log.info("analytics: retraining %s on %d ideas (job %d)", c.key, len(docs), c.training_job)
 
@@ -330,6 +411,10 @@ class Engine:
                 c.last_error = None
                 c.touch()
             log.info("analytics: model installed for %s (k=%s)", c.key, model.k)
+            try:
+                self.save_model(c, tpool.execute(worker.dump_model, model))
+            except Exception:  # noqa: BLE001 - the model still serves; the next retrain saves again
+                log.exception("analytics: could not save the model of %s", c.key)
         self._last_trained[c.key] = time.monotonic()
         # nothing changed while training → this model is up to date (no periodic retrain until the next change)
         self._trained_version[c.key] = c.version if changed_during is False else -1

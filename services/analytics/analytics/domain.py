@@ -96,8 +96,8 @@ class CorpusState:
         self._support_seq = itertools.count(1)
         self._junk_cache: tuple[int, dict[str, str]] | None = None
         self._changes = 0
-        #: staff curation (events): {"names": {topic id: name}, "merges": {topic id: into id}}
-        self.curation: dict = {"names": {}, "merges": {}}
+        #: staff curation (events): names and merges by topic id, seeds [(name, tokens)] for the next retrains
+        self.curation: dict = {"names": {}, "merges": {}, "seeds": []}
         self.language: str | None = None             # the tenant's language (labels, sentences)
 
     # -- events ----------------------------------------------------------------------------------------------
@@ -285,11 +285,41 @@ class CorpusState:
             topic = merges[topic]
         return topic
 
+    # -- curation ---------------------------------------------------------------------------------------------
+    def curate(self, kind: str, data: Mapping) -> bool:
+        """Apply one curation event (analytics.events: TopicRenamed, TopicsMerged, TopicSeeded, TopicSplit).
+        Returns True when the model must be retrained (new seeds)."""
+        cur = self.curation
+        if kind == "TopicRenamed":
+            cur["names"][int(data["topic"])] = data["name"]
+        elif kind == "TopicsMerged":
+            into = int(data["into"])
+            for t in data["topics"]:
+                if int(t) != into:
+                    cur["merges"][int(t)] = into
+        elif kind in ("TopicSeeded", "TopicSplit"):
+            parts = [data] if kind == "TopicSeeded" else list(data["parts"])
+            for part in parts:
+                tokens = []
+                for term in part["terms"]:
+                    for tok in self.pipeline.analyze(term, fallback=self.language).tokens:
+                        if tok not in tokens:
+                            tokens.append(tok)
+                if tokens:
+                    cur["seeds"].append((part["name"], tuple(tokens)))
+            if kind == "TopicSplit":
+                cur["merges"].pop(int(data["topic"]), None)
+            self.params = _replace_seeds(self.params, cur["seeds"])
+            return True
+        return False
+
     # -- labels -----------------------------------------------------------------------------------------------
     def label_token(self, token: str) -> str:
         """Readable form of a model token: a concept's label in the tenant's language, else the written word."""
         if is_concept(token) and self.pipeline.taxonomy is not None:
             return self.pipeline.taxonomy.label(token, self.language)
+        if "_" in token and token not in self.surfaces.counts:        # bigram: each part readable
+            return " ".join(self.label_token(p) for p in token.split("_") if p)
         return self.surfaces.label(token)
 
     def topic_entries(self) -> list[dict]:
@@ -298,9 +328,21 @@ class CorpusState:
             return []
         names = self.curation.get("names") or {}
         merges = self.curation.get("merges") or {}
+        seed_names = {tuple(tokens): name for name, tokens in self.curation.get("seeds") or []}
+        seeded = list(self.model.params.seed_terms)
         out = []
         for t in self.model.topics(self.label_token):
             if t["id"] in merges:
+                continue
+            internal = self.model.internal(t["id"])
+            if internal is not None and internal < len(seeded) and tuple(seeded[internal]) in seed_names:
+                t["label"] = seed_names[tuple(seeded[internal])]
+                t["curated"] = True
+                t.pop("tokens", None)
+                t["concepts"] = []
+                if t["id"] in names:
+                    t["label"] = names[t["id"]]
+                out.append(t)
                 continue
             concepts = [self.label_token(tok) for tok in t.pop("tokens", [])[:3] if is_concept(tok)]
             t["concepts"] = concepts
@@ -407,7 +449,7 @@ class CorpusState:
                      "languages": dict(langs),
                      "empty_texts": sum(1 for r in self.ideas.values() if r.analyzed.empty),
                      "seed": self.params.seed, "alpha": alpha, "min_expected": min_expected, "min_lift": min_lift,
-                     "min_cell_size": min_cell, "fdr": "Benjamini-Hochberg over the whole report",
+                     "min_cell_size": min_cell, "fdr": "Benjamini-Yekutieli over the whole report",
                      "test": "share of a topic in a segment vs the rest, clustered by person (voter or author)",
                      "cluster_threshold": cluster_threshold, "near_duplicate_threshold": near_duplicate},
             "topics": topics,
@@ -440,13 +482,19 @@ class CorpusState:
             if rec.demographics:
                 ideas_obs.append((topic, seg.segment_of(rec.demographics, reference_year),
                                   ("author", rec.author) if rec.author else None))
-            for sid, demo in rec.supports.items():
+            for demo in rec.supports.values():
                 voter = demo.get(VOTER_KEY)
                 support_obs.append((topic, seg.segment_of(demo, reference_year),
                                     ("voter", voter) if voter else None))
         kw = dict(alpha=alpha, min_expected=min_expected, min_lift=min_lift, min_cell_size=min_cell, adjust=False)
         rows = seg.breakdown(ideas_obs, "ideas", **kw) + seg.breakdown(support_obs, "support", **kw)
         return seg.finalize(rows, alpha=alpha, min_lift=min_lift, min_expected=min_expected)
+
+
+def _replace_seeds(params: TopicParams, seeds) -> TopicParams:
+    import dataclasses
+
+    return dataclasses.replace(params, seed_terms=tuple(tuple(tokens) for _, tokens in seeds))
 
 
 def majority_language(texts: Iterable[str], pipeline: TextPipeline) -> str | None:

@@ -30,6 +30,8 @@ from analytics.text import TextPipeline
 from analytics.topics import TopicParams
 
 IDEA_TYPES = ("IdeaSubmitted", "IdeaEdited", "IdeaWithdrawn", "IdeaMerged", "IdeaStatusChanged")
+COMMENT_TYPES = ("CommentPosted", "ContentHidden", "ContentRestored")
+CURATION_TYPES = ("TopicRenamed", "TopicsMerged", "TopicSeeded", "TopicSplit")
 PROJECT_TYPES = ("ProjectCreated", "PhaseAdded", "PhaseChanged")
 VOTE_TYPES = ("ReactionCast", "ReactionChanged", "ReactionRetracted")
 BALLOT_TYPES = ("BallotCast", "BallotReplaced", "BallotWithdrawn")
@@ -47,6 +49,8 @@ def source_of(event) -> str:
         return "votes"
     if event.type in BALLOT_TYPES:
         return "budgets"
+    if event.type in CURATION_TYPES:
+        return "analytics"
     return "ideas"
 
 
@@ -99,7 +103,7 @@ def idea_record(event, current: Mapping | None) -> dict | None:
                 "seq": event.position, "title": d["title"], "body": d["body"], "language": d.get("language"),
                 "phase_id": d.get("phase_id"), "status": d.get("status"), "submitted_at": event.time,
                 "personal": demographics(d.get("personal")), "active": True, "merged_into": None,
-                "position": event.position}
+                "author": d.get("author"), "position": event.position}
     if current is None:
         return None
     doc = dict(current)
@@ -115,6 +119,18 @@ def idea_record(event, current: Mapping | None) -> dict | None:
     else:
         return None
     return doc
+
+
+def comment_record(event, current: Mapping | None) -> dict | None:
+    """The ``analytics_comments`` document after a comment event (None = not a comment event / unknown)."""
+    d = event.data
+    if event.type == "CommentPosted":
+        return {"tenant": event.tenant, "project": d["project_id"], "idea_id": d["idea_id"],
+                "comment_id": d["comment_id"], "body": d.get("body") or "", "language": d.get("language"),
+                "hidden": False, "position": event.position}
+    if d.get("target_type") != "comment" or current is None:
+        return None
+    return dict(current, hidden=event.type == "ContentHidden", position=event.position)
 
 
 def support_record(event) -> dict | None:
@@ -157,6 +173,8 @@ class Corpus:
         self.phases: dict[str, dict] = {}
         self.positions: dict[str, int] = {}         # event source -> last applied global position
         self.pending: dict[str, dict] = {}          # supports of ideas not seen yet (another subscription)
+        self.comments: dict[str, dict] = {}         # comment id -> idea id, body, language
+        self.language: str | None = None            # the project's language (labels, sentences)
         self.version = 0                           # bumped on every change (cache key of views)
         self.changed_at = 0.0                      # monotonic time of the last change (set by the service)
         # model jobs (driven by the service's scheduler)
@@ -206,16 +224,28 @@ class Corpus:
         t, d = event.type, event.data
         if t == "ProjectCreated":
             self.title = d.get("title") or self.project
+            self.language = d.get("language") or self.language
         elif t in ("PhaseAdded", "PhaseChanged"):
             self.phases[d["phase_id"]] = {"phase_id": d["phase_id"], "kind": d.get("kind"),
                                           "title": d.get("title") or d["phase_id"],
                                           "start": d.get("start"), "end": d.get("end")}
         elif t in IDEA_TYPES:
             self._apply_idea(event)
+        elif t in COMMENT_TYPES:
+            d = event.data
+            if t == "CommentPosted":
+                self.apply_comment({"idea_id": d["idea_id"], "comment_id": d["comment_id"],
+                                    "body": d.get("body"), "language": d.get("language"), "hidden": False})
+            elif d.get("target_type") == "comment":
+                self.apply_comment({"idea_id": d.get("idea_id"), "comment_id": d.get("target_id"),
+                                    "hidden": t == "ContentHidden"})
         elif t in VOTE_TYPES:
             rec = support_record(event)
             if rec is not None:
                 self._apply_support(rec)
+        elif t in CURATION_TYPES:
+            if self.state.curate(t, d):
+                self.jobs_requested += 1               # new seeds: retrain (the seeds stay for later retrains)
         self.touch()
         return True
 
@@ -247,10 +277,27 @@ class Corpus:
         elif t == "IdeaStatusChanged":
             self.meta[iid]["status"] = d["to"]
 
+    def apply_comment(self, rec: Mapping) -> None:
+        """A comment joins (or, hidden, leaves) its idea's document; the text is kept for a later restore."""
+        cid = str(rec["comment_id"])
+        if rec.get("body") is not None:
+            self.comments[cid] = {"idea_id": rec["idea_id"], "body": rec["body"], "language": rec.get("language")}
+        known = self.comments.get(cid)
+        if known is None:
+            return
+        target = self.resolve(known["idea_id"])
+        if target is None:
+            return
+        if rec.get("hidden"):
+            self.state.remove_comment(target, cid)
+        else:
+            self.state.add_comment(target, cid, known["body"], known.get("language"))
+
     def add_idea(self, rec: Mapping) -> None:
         iid = rec["idea_id"]
         self.state.add_idea(iid, idea_text(rec["title"], rec["body"]), rec.get("personal") or {},
-                            language=rec.get("language"))
+                            language=rec.get("language"), time=rec.get("submitted_at"), author=rec.get("author"),
+                            title=rec["title"])
         self.meta[iid] = {"title": rec["title"], "phase_id": rec.get("phase_id"), "status": rec.get("status"),
                           "submitted_at": rec.get("submitted_at"), "seq": rec.get("seq")}
         for sid, personal in self.pending.pop(iid, {}).items():
@@ -298,10 +345,12 @@ class Corpus:
         self.positions[source] = max(self.positions.get(source, 0), int(position or 0))
 
     def load(self, project_doc: Mapping | None, ideas: Iterable[Mapping], supports: Iterable[Mapping],
-             ballots: Iterable[Mapping] = ()) -> None:
+             ballots: Iterable[Mapping] = (), comments: Iterable[Mapping] = (),
+             curation: Iterable[Mapping] = ()) -> None:
         """Rebuild from the Mongo projection (same state as the live path: ideas in submission order)."""
         if project_doc:
             self.title = project_doc.get("title") or self.project
+            self.language = project_doc.get("language") or self.language
             self.phases = dict(project_doc.get("phases") or {})
             self._at_least("ideas", project_doc.get("position"))
         ideas = sorted(ideas, key=lambda r: r["seq"])
@@ -315,6 +364,12 @@ class Corpus:
                 self.meta[rec["idea_id"]] = {"title": rec["title"], "phase_id": rec.get("phase_id"),
                                              "status": rec.get("status"), "submitted_at": rec.get("submitted_at"),
                                              "seq": rec.get("seq")}
+        for rec in sorted(curation, key=lambda r: r.get("position") or 0):
+            self._at_least("analytics", rec.get("position"))
+            self.state.curate(rec["type"], rec["data"])
+        for rec in sorted(comments, key=lambda r: (r.get("position") or 0, r["comment_id"])):
+            self._at_least("ideas", rec.get("position"))
+            self.apply_comment(rec)
         for rec in sorted(supports, key=lambda r: (r.get("position") or 0, r["sid"])):
             self._at_least("votes", rec.get("position"))
             if rec.get("value") == 1:
@@ -334,8 +389,13 @@ class Corpus:
             "n_supports": sum(len(r.supports) for r in self.state.ideas.values()),
             "model": None if model is None else {
                 "k": model.k, "n_trained_docs": model.n_trained_docs, "n_updates": model.n_updates,
-                "trained_at": self.trained_at, "quality": {k: model.quality.get(k) for k in ("coherence_cv",
-                                                                                             "diversity")}},
+                "trained_at": self.trained_at,
+                "quality": {k: model.quality.get(k) for k in ("coherence", "diversity", "candidates")}},
+            "n_comments": sum(len(r.comments) for r in self.state.ideas.values()),
+            "n_junk": len(self.state.junk()), "language": self.language,
+            "curation": {"names": {str(k): v for k, v in self.state.curation["names"].items()},
+                         "merges": {str(k): v for k, v in self.state.curation["merges"].items()},
+                         "seeds": [name for name, _ in self.state.curation["seeds"]]},
             "training": self.training is not None, "jobs_requested": self.jobs_requested,
             "jobs_installed": self.jobs_installed, "last_error": self.last_error,
             "phases": sorted(self.phases.values(), key=lambda p: (str(p.get("start")), p["phase_id"])),
@@ -345,7 +405,10 @@ class Corpus:
 # ----------------------------------------------------------------------------------------- views
 def base_report(corpus: Corpus, reference_year: int | None = None) -> dict:
     """The engine's batch report of the whole corpus (never trains: the model comes from the worker process)."""
-    return corpus.state.report(topics_from="lda", train_if_missing=False, reference_year=reference_year)
+    titles = {iid: m.get("title") or "" for iid, m in corpus.meta.items()}
+    times = {iid: m.get("submitted_at") for iid, m in corpus.meta.items() if m.get("submitted_at")}
+    return corpus.state.report(topics_from="lda", train_if_missing=False, reference_year=reference_year,
+                               language=corpus.language, titles=titles, times=times)
 
 
 def view(corpus: Corpus, report: dict, phase: str | None = None, measure: str | None = None,
@@ -358,7 +421,9 @@ def view(corpus: Corpus, report: dict, phase: str | None = None, measure: str | 
         out["assignments"] = {iid: a for iid, a in report["assignments"].items() if iid in keep}
         labels = {t["id"]: t["label"] for t in report["topics"]}
         rows = corpus.state.segment_rows(assign, report["meta"]["reference_year"],
-                                         alpha=report["meta"]["alpha"], min_expected=report["meta"]["min_expected"])
+                                         alpha=report["meta"]["alpha"], min_expected=report["meta"]["min_expected"],
+                                         min_lift=report["meta"]["min_lift"],
+                                         min_cell_size=report["meta"]["min_cell_size"])
         for r in rows:
             r["topic_label"] = labels.get(r["topic"])
         out["segments"] = rows
@@ -373,6 +438,10 @@ def view(corpus: Corpus, report: dict, phase: str | None = None, measure: str | 
         out["near_duplicates"] = [p for p in report["near_duplicates"] if p["a"] in keep and p["b"] in keep]
         out["meta"] = dict(report["meta"], n_ideas=len(keep),
                            n_supports=sum(len(corpus.state.ideas[i].supports) for i in keep))
+        from analytics import summary as summ
+        times = {iid: m.get("submitted_at") for iid, m in corpus.meta.items() if m.get("submitted_at")}
+        out["summaries"] = summ.summaries(corpus.state, out, language=report["meta"].get("language") or "en",
+                                          times=times)
     if measure or dimension:
         out["segments"] = [r for r in out["segments"] if (not measure or r["measure"] == measure)
                            and (not dimension or r["dimension"] == dimension)]
@@ -399,14 +468,17 @@ def tables(corpus: Corpus, v: dict, examples: int = 3) -> dict[str, list[dict]]:
                        "examples": [{"idea_id": iid, "title": title(iid), "weight": w}
                                     for w, iid in members[:examples]]})
     order = sorted(v["assignments"], key=lambda iid: meta.get(iid, {}).get("seq") or 0)
+    phase_title = lambda pid: (corpus.phases.get(pid) or {}).get("title") if pid else None  # noqa: E731
     assignments = [{"idea_id": iid, "title": title(iid), "phase_id": meta.get(iid, {}).get("phase_id"),
+                    "phase": phase_title(meta.get(iid, {}).get("phase_id")),
                     "status": meta.get(iid, {}).get("status"),
                     "submitted_at": meta.get(iid, {}).get("submitted_at"),
                     "topic": v["assignments"][iid]["topic"], "topic_label": labels.get(v["assignments"][iid]["topic"]),
                     "weight": v["assignments"][iid]["weight"]} for iid in order]
-    segments = [{k: r.get(k) for k in ("measure", "dimension", "segment", "topic", "topic_label", "count",
-                                       "segment_total", "expected", "share", "lift", "p_value", "p_adjusted",
-                                       "significant")} for r in v["segments"]]
+    segments = [{k: r.get(k) for k in ("measure", "dimension", "segment", "versus", "topic", "topic_label", "count",
+                                       "people", "segment_total", "segment_people", "expected", "share", "lift",
+                                       "ratio_vs_rest", "p_value", "p_adjusted", "significant", "suppressed")}
+                for r in v["segments"]]
     clusters = []
     for c in v["clusters"]:
         dup_of: dict = {}

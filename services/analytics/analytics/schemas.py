@@ -1,7 +1,7 @@
 """marshmallow schemas of the analytics HTTP API (query validation and OpenAPI documentation)."""
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, Schema, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from analytics.live import DIMENSIONS, MEASURES
 
@@ -33,6 +33,38 @@ class RetrainIn(Schema):
                                validate=validate.Length(min=1, max=20))
     passes = fields.Integer(load_default=None, validate=validate.Range(1, 500))
     iterations = fields.Integer(load_default=None, validate=validate.Range(1, 2000))
+
+
+class SplitPart(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=80))
+    terms = fields.List(fields.String(validate=validate.Length(min=1, max=60)), required=True,
+                        validate=validate.Length(min=1, max=30))
+
+
+class CurationIn(Schema):
+    """``rename`` (topic, name) · ``merge`` (topics, into) · ``seed`` (name, terms) · ``split`` (topic, parts)."""
+    action = fields.String(required=True, validate=validate.OneOf(("rename", "merge", "seed", "split")))
+    topic = fields.Integer(load_default=None, allow_none=True)
+    name = fields.String(load_default=None, validate=validate.Length(min=1, max=80))
+    topics = fields.List(fields.Integer(), load_default=None, validate=validate.Length(min=1, max=50))
+    into = fields.Integer(load_default=None, allow_none=True)
+    terms = fields.List(fields.String(validate=validate.Length(min=1, max=60)), load_default=None,
+                        validate=validate.Length(min=1, max=30))
+    parts = fields.List(fields.Nested(SplitPart), load_default=None, validate=validate.Length(equal=2))
+
+    @validates_schema
+    def _fields_of_action(self, data, **kwargs):
+        need = {"rename": ("topic", "name"), "merge": ("topics", "into"), "seed": ("name", "terms"),
+                "split": ("topic", "parts")}[data["action"]]
+        missing = [k for k in need if data.get(k) is None]
+        if missing:
+            raise ValidationError({k: ["required for " + data["action"]] for k in missing})
+
+
+class CurationOut(Schema):
+    type = fields.String()
+    status = fields.String()
+    position = fields.Integer(allow_none=True)
 
 
 class RetrainOut(Schema):

@@ -30,8 +30,9 @@ The test, per cell (segment *s*, topic *t*): **each person is one unit**
     n_s·n_t / N (observations).
 
 Report-wide decisions (:func:`finalize`)
-    * p-values are adjusted with Benjamini–Hochberg over **every tested cell of the report** (all measures and
-      dimensions together), not per table;
+    * p-values are adjusted for the false discovery rate over **every tested cell of the report** (all measures and
+      dimensions together), not per table, with Benjamini–Yekutieli (:func:`benjamini_yekutieli`), which holds
+      under the dependence between a table's cells (Benjamini–Hochberg flagged 5.7 % of shuffled reports);
     * a cell is ``significant`` iff ``p_adjusted < alpha`` (0.05) **and** ``lift ≥ min_lift`` (1.25) or
       ``lift ≤ 1/min_lift`` (0.8) **and** the smallest expected count of its 2×2 table is ≥ ``min_expected`` (5);
     * a dimension with exactly two segments (e.g. female/male) is listed once: the rows of its first segment, with
@@ -47,7 +48,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, defaultdict
-from typing import Hashable, Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -149,6 +150,17 @@ def benjamini_hochberg(pvalues: Sequence[float]) -> list[float]:
     return out.tolist()
 
 
+def benjamini_yekutieli(pvalues: Sequence[float]) -> list[float]:
+    """Benjamini–Yekutieli adjusted p-values: BH × the harmonic number of m, valid under any dependence between
+    the tests (a table's cells are dependent: a segment's shares sum to one)."""
+    p = np.asarray(pvalues, dtype=float)
+    m = p.size
+    if m == 0:
+        return []
+    c = float(np.sum(1.0 / np.arange(1, m + 1)))
+    return np.minimum(np.asarray(benjamini_hochberg(p)) * c, 1.0).tolist()
+
+
 def chi2_cell(n_st: int, n_s: int, n_t: int, n: int) -> tuple[float, float]:
     """(p-value, min expected count of the 2×2 table) of the plain chi-square test for one cell (kept for callers
     that treat observations as independent; the report uses :func:`breakdown`'s cluster-robust test)."""
@@ -192,6 +204,7 @@ def _person_test(shares: np.ndarray, inseg: np.ndarray) -> tuple[np.ndarray, np.
     se2 = pooled * (1.0 / na + 1.0 / nb)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(se2 > 0, np.abs(ma - mb) / np.sqrt(np.where(se2 > 0, se2, 1.0)), 0.0)
+    z = np.where((se2 <= 0) & (np.abs(ma - mb) > 1e-12), np.inf, z)     # perfect separation
     df = na + nb - 2
     return ma, mb, np.clip(2 * student_t.sf(z, df), 0.0, 1.0)
 
@@ -268,7 +281,7 @@ def breakdown(observations: Iterable[tuple], measure: str, dimensions: Sequence[
                     "dimension": dim, "segment": s, "versus": None, "topic": t, "measure": measure,
                     "count": int(n_st[j]), "people": int(ppl[j]), "segment_total": int(n_s),
                     "segment_people": int(inseg.sum()), "expected": round(n_s * n_t[j] / n, 4),
-                    "share": round(share, 6), "lift": round(share / base[j], 6) if base[j] else None,
+                    "share": round(share, 6), "lift": round(float(share / base[j]), 6) if base[j] else None,
                     "ratio_vs_rest": round(share / rest_share, 4) if rest_share else None,
                     "p_value": float(pvals[j]), "_min_expected": float(mins[j]), "suppressed": False,
                 })
@@ -321,9 +334,9 @@ def _suppress(table: list[dict], segments: list, topics: list, min_cell: int) ->
 
 def finalize(rows: list[dict], alpha: float = 0.05, min_lift: float = MIN_LIFT, min_expected: float = 5.0
              ) -> list[dict]:
-    """Benjamini–Hochberg over every tested cell of ``rows`` (the whole report) and the ``significant`` flags."""
+    """Benjamini–Yekutieli over every tested cell of ``rows`` (the whole report) and the ``significant`` flags."""
     tested = [r for r in rows if not r.get("suppressed") and r.get("p_value") is not None]
-    adjusted = benjamini_hochberg([r["p_value"] for r in tested])
+    adjusted = benjamini_yekutieli([r["p_value"] for r in tested])
     for r, q in zip(tested, adjusted):
         r["p_adjusted"] = q
     low = 1.0 / min_lift if min_lift > 0 else 0.0

@@ -14,7 +14,7 @@ from pathlib import Path
 from werkzeug.wrappers import Response
 
 from agora.errors import NotFound
-from agora.nameko import subscribe
+from agora.nameko import EventStoreDep, subscribe
 from agora.web import content_disposition, ObservableService, json_route, load_query, openapi, principal, read_json
 
 from analytics import export, live, schemas
@@ -37,6 +37,7 @@ def _download(body: bytes, mime: str, filename: str) -> Response:
 class AnalyticsService(ObservableService):
     name = "analytics"
     engine = AnalyticsEngine()
+    store = EventStoreDep()
 
     # ================================================================== projection
     # One subscription (queue ``agora.sub.analytics.<source>``, the queues KEDA watches) per source service,
@@ -48,6 +49,11 @@ class AnalyticsService(ObservableService):
     @subscribe("votes", {"votes": SOURCES["votes"]}, batch=200)
     def on_vote_event(self, event, session):
         self.engine.handle(event, session)
+
+    if "analytics" in SOURCES:
+        @subscribe("curation", {"analytics": SOURCES["analytics"]}, batch=50)
+        def on_curation_event(self, event, session):
+            self.engine.handle(event, session)
 
     if "budgets" in SOURCES:
         @subscribe("budgets", {"budgets": SOURCES["budgets"]}, batch=200)
@@ -137,6 +143,92 @@ class AnalyticsService(ObservableService):
             return _download(export.to_xlsx({k: live.flat(tables[k]) for k in live.TABLES}), export.XLSX_MIME,
                              f"analytics-{tenant}-{project}-report.xlsx")
         return self.engine.report(c, q["phase"], q["measure"], q["dimension"])
+
+    @json_route("GET", P + "/summary", summary="The input summary: cited sentences per topic and cluster, "
+                "differences in plain sentences, junk set aside, k-selection scores",
+                query_schema=schemas.TableQuery, responses=NOT_FOUND, auth_roles=sorted(CIVIL_SERVANTS), tags=TAGS)
+    def summary(self, request, tenant, project):
+        self._auth(request, tenant)
+        q = load_query(request, schemas.TableQuery)
+        c = self.engine.corpus(tenant, project)
+        v = self.engine.report(c, q["phase"])
+        titles = {iid: m.get("title") for iid, m in c.meta.items()}
+        meta = {k: v["meta"].get(k) for k in ("n_ideas", "n_analysed", "n_supports", "n_comments", "language",
+                                               "min_cell_size", "min_lift", "alpha", "fdr", "test", "phase")}
+        return {"meta": dict(meta, tenant=tenant, project=project, title=c.title, version=c.version),
+                "summaries": v["summaries"], "junk": v["junk"], "k_selection": v["k_selection"], "titles": titles}
+
+    @json_route("GET", P + "/report.html", summary="The input report as a self-contained HTML page",
+                query_schema=schemas.TableQuery, responses=NOT_FOUND, auth_roles=sorted(CIVIL_SERVANTS), tags=TAGS)
+    def report_html(self, request, tenant, project):
+        self._auth(request, tenant)
+        page = self._report_page(request, tenant, project)
+        return Response(page.encode("utf-8"), status=200, headers={
+            "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store",
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"})
+
+    @json_route("GET", P + "/report.pdf", summary="The input report as a PDF (headless Chromium, no network)",
+                query_schema=schemas.TableQuery, responses=NOT_FOUND, auth_roles=sorted(CIVIL_SERVANTS), tags=TAGS)
+    def report_pdf(self, request, tenant, project):
+        from eventlet import tpool
+
+        from analytics.render import pdf_from_html
+        self._auth(request, tenant)
+        page = self._report_page(request, tenant, project)
+        pdf = tpool.execute(pdf_from_html, page)          # a subprocess wait: off the hub
+        return _download(pdf, "application/pdf", f"analytics-{tenant}-{project}-report.pdf")
+
+    def _report_page(self, request, tenant, project) -> str:
+        from eventlet import tpool
+
+        from analytics.render import html_report
+        q = load_query(request, schemas.TableQuery)
+        c = self.engine.corpus(tenant, project)
+        v = self.engine.report(c, q["phase"])
+        titles = {iid: m.get("title") for iid, m in c.meta.items()}
+        return tpool.execute(html_report, v, c.title, titles)
+
+    @json_route("POST", P + "/curation", summary="Curate topics: rename, merge, seed or split (recorded as events: "
+                "they survive retrains and rebuilds)", request_schema=schemas.CurationIn,
+                response_schema=schemas.CurationOut, status=202, responses=NOT_FOUND,
+                auth_roles=sorted(CIVIL_SERVANTS), tags=TAGS)
+    def curate(self, request, tenant, project):
+        from agora.application import CommandRunner
+        from agora.errors import ValidationFailed
+        from agora.events.envelope import NewEvent
+
+        who = principal(request, tenant, roles=CIVIL_SERVANTS)
+        body = read_json(request, schemas.CurationIn)
+        c = self.engine.corpus(tenant, project)
+        sub = getattr(who, "sub", None) or (who.get("sub") if isinstance(who, dict) else None) or "staff"
+        model = c.state.model
+        known = {t["id"]: t for t in (model.topics(c.state.label_token) if model is not None else [])}
+        action = body["action"]
+
+        def need(topic):
+            if topic not in known:
+                raise ValidationFailed(f"no topic {topic} in the current model", {"topic": ["unknown topic"]})
+
+        if action == "rename":
+            need(body["topic"])
+            data = {"topic": body["topic"], "name": body["name"], "terms": known[body["topic"]]["tokens"]}
+            kind = "TopicRenamed"
+        elif action == "merge":
+            for t in body["topics"] + [body["into"]]:
+                need(t)
+            data = {"topics": body["topics"], "into": body["into"]}
+            kind = "TopicsMerged"
+        elif action == "seed":
+            data = {"name": body["name"], "terms": body["terms"]}
+            kind = "TopicSeeded"
+        else:
+            need(body["topic"])
+            data = {"topic": body["topic"], "parts": body["parts"]}
+            kind = "TopicSplit"
+        data = dict(data, project_id=project, curated_by=str(sub))
+        outcome = CommandRunner(self.store).run(tenant, f"curation-{project}", lambda _events: NewEvent(kind, data))
+        positions = getattr(outcome, "positions", None) or []
+        return 202, {"type": kind, "status": "recorded", "position": positions[-1] if positions else None}
 
     @json_route("GET", P + "/topics", summary="Topics with labels, terms, counts and example ideas",
                 query_schema=schemas.TableQuery, response_schema=schemas.TopicsOut, responses=NOT_FOUND,

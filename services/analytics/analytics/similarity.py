@@ -189,7 +189,7 @@ class SimilarityIndex:
             for o, total in merged.items():
                 links[o][c] = total
                 version[o] += 1
-            for o, total in merged.items():
+            for o in merged:
                 for p, t2 in links[o].items():
                     x, y = (o, p) if o < p else (p, o)
                     heapq.heappush(heap, (-t2 / (size[x] * size[y]), x, y, version[x], version[y]))

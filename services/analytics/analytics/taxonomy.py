@@ -80,10 +80,12 @@ class Taxonomy:
 
     def token(self, language: str, word: str) -> str | None:
         concept = self.match(language, word)
-        return CONCEPT_PREFIX + concept if concept else None
+        # no "_" in a concept token: "_" joins the parts of bigram tokens
+        return CONCEPT_PREFIX + concept.replace("_", "-") if concept else None
 
     def label(self, concept: str, language: str | None = None, fallback: str = "en") -> str:
         name = concept[len(CONCEPT_PREFIX):] if concept.startswith(CONCEPT_PREFIX) else concept
+        name = name.replace("-", "_")
         labels = (self.concepts.get(name) or {}).get("labels") or {}
         return labels.get(language or fallback) or labels.get(fallback) or name.replace("_", " ")
 
@@ -92,7 +94,8 @@ class Taxonomy:
 
 
 def is_concept(token: str) -> bool:
-    return token.startswith(CONCEPT_PREFIX)
+    """A concept token (``~cycling``, ``~public-transport``); bigrams made with one (``~cycling_lane``) are not."""
+    return token.startswith(CONCEPT_PREFIX) and "_" not in token
 
 
 @lru_cache(maxsize=1)

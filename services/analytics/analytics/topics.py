@@ -7,22 +7,25 @@ API
     :class:`TopicParams`. Top-level, pure and picklable in both directions: the service runs it in a worker process
     (``ProcessPoolExecutor`` with the spawn context), never on the eventlet hub. Steps: bigrams (gensim ``Phrases``)
     → ``Dictionary`` (``filter_extremes``) → bag-of-words → ``LdaModel`` for each candidate k (or only ``params.k``)
-    → quality (c_v coherence + topic diversity) → the best candidate → topic assignment of every doc.
+    → quality (NPMI coherence + topic diversity) → the best candidate → topic assignment of every doc.
 
 Choosing k (when ``params.k`` is None)
     Every k in ``params.k_candidates`` (from 2 up; clipped so that each topic has at least ``min_docs_per_topic``
     documents) is trained; each gets a coherence and a topic diversity (fraction of unique words among all topics'
-    top ``diversity_topn`` = 25 words, at most V/k of them in a vocabulary of V words). Coherence is the mean NPMI of the pairs of each topic's top
-    ``coherence_topn`` words, counted over **every** document (a sparse document × word matrix: no sample, so no
-    word is ever missing and no NaN can arise; a pair that never co-occurs scores −1), reported as ``coherence`` =
-    (NPMI + 1) / 2 in [0, 1]. The k with the highest *topic quality* ``coherence × diversity`` wins (Dieng et al.
-    2020); ties go to the smaller k. Every candidate's scores are in ``quality["candidates"]`` (the report shows
+    top ``diversity_topn`` = 25 words, at most V/k of them in a vocabulary of V words). Coherence is the mean NPMI
+    of the pairs of each topic's top ``coherence_topn`` words, counted over **every** document (a sparse
+    document × word matrix: no sample, so no word is ever missing and no NaN can arise; a pair that never
+    co-occurs scores −1), reported as ``coherence`` = (NPMI + 1) / 2 in [0, 1]. The k with the highest *topic
+    quality* ``coherence × diversity`` wins (Dieng et al. 2020); ties go to the smaller k. Curated concepts that
+    are the main concept of ≥ ``concept_share`` (10 %) of the ideas set a floor: each known concern gets a
+    topic. Every candidate's scores are in ``quality["candidates"]`` (the report shows
     them).
 
 Concept seeding and curation
     Concept tokens (``~cycling``: :mod:`analytics.taxonomy`) are seeded: topic *i* gets a prior ``eta`` leaning it
-    towards the *i*-th dominant concept (``concept_prior``; the main concept of ≥ 10 % of the ideas), so that a concern written in five languages is
-    one topic. Curated seeds (``params.seed_terms``: staff seeded or split a topic) come first.
+    towards the *i*-th dominant concept (``concept_prior``; the main concept of ≥ 10 % of the ideas), so that a
+    concern written in five languages is one topic. Curated seeds (``params.seed_terms``: staff seeded or split a
+    topic) come first.
 
 Determinism and identities
     Documents are trained in a canonical order (by a hash of their tokens, then id), so the same ideas in any order
@@ -392,10 +395,10 @@ def dominant_concepts(dictionary, bows, min_share: float = 0.1) -> list[int]:
 
 def seeded_eta(dictionary, bows, k: int, params: TopicParams):
     """Prior ``eta`` (k × V) anchoring topic i to the i-th seed: curated seeds first, then the corpus' dominant
-    concepts (:func:`dominant_concepts`); further topics are free. A seed's tokens get ``concept_prior`` pseudo-counts per document holding them in their topic and a
-    hundredth of the symmetric prior elsewhere, so a concept lives in its own topic whatever language it was
-    written in (seeded/anchored LDA). None when nothing is seeded (gensim's symmetric prior)."""
-    from analytics.taxonomy import is_concept
+    concepts (:func:`dominant_concepts`); further topics are free. A seed's tokens get ``concept_prior``
+    pseudo-counts per document holding them in their topic and a hundredth of the symmetric prior elsewhere, so
+    a concept lives in its own topic whatever language it was written in (seeded/anchored LDA). None when
+    nothing is seeded (gensim's symmetric prior)."""
 
     token2id = dictionary.token2id
     seeds: list[list[int]] = []

@@ -16,7 +16,16 @@ def warm() -> int:
     return os.getpid()
 
 
-def train(docs, params):
-    """Full LDA retrain (k by c_v × diversity, bigrams): see :func:`analytics.topics.retrain`."""
+def train(docs, params, previous=None):
+    """Full LDA retrain (k by coherence × diversity, concept seeds, bigrams; topic ids matched to ``previous``):
+    see :func:`analytics.topics.retrain`."""
     from analytics.topics import retrain
-    return retrain(docs, params)
+    return retrain(docs, params, previous=previous)
+
+
+def dump_model(model) -> bytes:
+    """A model as stored in ``analytics_models`` (pickle + zlib)."""
+    import pickle
+    import zlib
+
+    return zlib.compress(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL), 3)

@@ -5,6 +5,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 
 from agora.events.bridge import ADAPTER_ID_RE, ADAPTER_TYPES, FORMATS
 
+from backoffice_bridge.delivery import STATUSES
 from backoffice_bridge.webhooks import DEFAULT_RETRY
 
 from backoffice_bridge.schemas import DecisionSchema
@@ -197,7 +198,8 @@ class DecisionDeliveries(DeliveryList):
 
 
 class DeliveryQuery(_In):
-    status = fields.String(load_default=None, allow_none=True)
+    status = fields.String(load_default=None, allow_none=True,
+                           validate=validate.OneOf(STATUSES))
     adapter = fields.String(load_default=None, allow_none=True)
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
 
@@ -231,6 +233,8 @@ class PullOut(Schema):
 class InboundResult(Schema):
     idea_id = fields.String()
     status = fields.String()
+    feedback = fields.String(allow_none=True)
+    feedback_language = fields.String(allow_none=True)
     command_id = fields.String()
     result = fields.String()
     error = fields.String(allow_none=True)

@@ -3,13 +3,14 @@
 * ``IdeaStatusChanged`` (source ``ideas``) with ``decision: true`` (``to`` in accepted / rejected / implemented)
   → a Decision of kind ``idea_status``; ``feedback`` becomes the motivation, in ``feedback_language``.
 * ``OutcomeComputed`` (source ``budgets``) → a Decision of kind ``budget_outcome`` with outcome ``allocated`` and
-  one ``project`` subject per selected project, with its cost as amount. The shape is the one documented in
-  ``services/budgets/budgets/domain.py`` (``shared/agora/events/budgets.py`` did not exist yet):
+  one ``project`` subject per selected project, with its cost as amount. The shape is the contract in
+  ``shared/agora/events/budgets.py``:
   ``OutcomeComputed {round_id, rule, tie_breaking, selected: [ids], total_cost, budget, projects: [{id, cost, votes,
   score, selected}], details}``; titles and currency are not in it but in the round's ``RoundOpened {…, currency,
   project_id}`` and ``ProjectAdded {round_id, id, cost, title, attributes}`` events, which the service reads from
-  the round's stream and passes as ``round_info``. ``RoundClosed {round_id, ballots, at}`` carries no outcome and
-  maps to None. Variants are tolerated (``winners``/``selected_projects``, selected items as objects with
+  the round's stream and passes as ``round_info`` (costs too, when the outcome lists no ``projects``).
+  ``RoundClosed {round_id, ballots, at}`` carries no outcome and maps to None. Variants are tolerated
+  (``winners``/``selected_projects``, selected items as objects with
   ``project_id|id, idea_id, title|name, cost|amount|allocated``); an event without selected projects maps to None.
 
 The decision id is derived from the source event id (``d-`` + UUID5), so recording the same source event twice

@@ -26,8 +26,7 @@ Public API
   ``close(ballots=None, closed_by=None, at=None)`` -> [RoundClosed];
   ``counting_rule(rule=None, threshold=None)`` -> the rule a count uses (closed rounds only);
   ``record_outcome(outcome, ballots=None, computed_by=None, at=None)`` -> [OutcomeComputed] for a
-  :class:`budgets.rules.Outcome` (the service counts in a worker process: :mod:`budgets.counting`);
-  ``compute_outcome(rule=None, tie_breaking=None)`` counts in-process (small rounds, tests).
+  :class:`budgets.rules.Outcome` (the service counts in a worker process: :mod:`budgets.counting`).
 * queries: ``validate_ballot(selection) -> list[BallotError]``, ``ballot(voter_id) -> Ballot | None``,
   ``ballots`` (dict voter_id -> :class:`Ballot`), ``to_instance() -> budgets.instance.Instance``,
   ``status`` (``None`` | ``"open"`` | ``"closed"``), ``projects``, ``outcome`` (last OutcomeComputed data),
@@ -377,13 +376,6 @@ class BudgetRound:
                 "ballots": len(self._ballots) if ballots is None else int(ballots), "computed_by": computed_by,
                 "at": at}
         return [NewEvent("OutcomeComputed", _clean(data))]
-
-    def compute_outcome(self, rule: str | None = None, tie_breaking: Iterable[str] | None = None) -> list[NewEvent]:
-        """Count in-process (fine for small rounds; the service counts in a worker) and return OutcomeComputed."""
-        from budgets.rules import count
-
-        rule = self.counting_rule(rule)
-        return self.record_outcome(count(self.to_instance(), rule, tie_breaking=tie_breaking))
 
 
 def _clean(data: dict, keep: tuple[str, ...] = ()) -> dict:

@@ -79,12 +79,6 @@ class Vote:
     points: tuple[Fraction, ...] | None = None
     fields: Mapping[str, str] = field(default_factory=dict)
 
-    def weights(self) -> dict[str, Fraction]:
-        """Project id -> points (1 for approval-like ballots)."""
-        if self.points is None:
-            return {p: Fraction(1) for p in self.projects}
-        return dict(zip(self.projects, self.points))
-
 
 @dataclass(frozen=True)
 class Instance:
@@ -95,9 +89,6 @@ class Instance:
     projects: tuple[Project, ...]
     votes: tuple[Vote, ...]
     meta: Mapping[str, str] = field(default_factory=dict)
-
-    def project_map(self) -> dict[str, Project]:
-        return {p.id: p for p in self.projects}
 
     @property
     def rule(self) -> str | None:

@@ -4,7 +4,7 @@ The file format itself is read and written by :mod:`agora.pabulib` (the platform
 this module gives the values their meaning for budgets and moves rounds in and out:
 
 * :func:`loads` / :func:`load` -> :class:`budgets.instance.Instance` (exact budget and costs, ballot type, points),
-  :class:`PabulibError` (``.line``) for any defect; :func:`dumps` / :func:`dump` write one
+  :class:`PabulibError` (``.line``) for any defect; :func:`dumps` writes one
   (``loads(dumps(i)) == i``);
 * :func:`instance_to_events` -- a file as the round's events, produced by the same
   :class:`budgets.domain.BudgetRound` commands as live ballots (constraints from META, demographics columns as the
@@ -122,10 +122,6 @@ def to_file(instance: Instance) -> pb.PbFile:
 def dumps(instance: Instance) -> str:
     """The instance as the text of a valid ``.pb`` file."""
     return pb.dumps(to_file(instance))
-
-
-def dump(instance: Instance, path: str | Path) -> None:
-    Path(path).write_text(dumps(instance), encoding="utf-8")
 
 
 # ====================================================================== Instance -> events

@@ -108,13 +108,11 @@ class Ideas:
     def change_status(self, tenant: str, by: str, idea_id: str, status: str, feedback: str,
                       feedback_language: str | None = None) -> dict:
         """``by``: the deciding admin's pseudonym, or ``service:<name>`` for a service acting as itself."""
-        def decide(idea: Idea):
-            idea.must_exist()
-            lang = feedback_language
-            if not lang and feedback.strip():
-                lang = self._language(feedback)
-            return idea.change_status(status, feedback, by, self._workflow(tenant, idea.project_id), lang)
-        out = self.runner.run(tenant, idea_stream(idea_id), decide, load=Idea.from_events)
+        current = self._load(tenant, idea_stream(idea_id), Idea).must_exist()
+        workflow = self._workflow(tenant, current.project_id)
+        lang = feedback_language or (self._language(feedback) if feedback.strip() else None)
+        out = self.runner.run(tenant, idea_stream(idea_id), lambda idea: idea.change_status(
+            status, feedback, by, workflow, lang), load=Idea.from_events)
         return out.body(idea_id=idea_id, status=status)
 
     def decide_status(self, tenant: str, caller, idea_id: str, body: dict) -> dict:

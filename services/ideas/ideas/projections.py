@@ -21,7 +21,8 @@ Collections
 - ``ideas_queue``     one per flagged idea or comment: the moderation queue (open flags, reasons, state)
 - ``ideas_meta``      one per (tenant, project) and one per tenant (``*``): ``rev`` (last position that changed a
                       candidate for similarity), ``count`` (ordinals handed out), ``max_up`` / ``max_points``
-                      (upper bounds of the ranking keys, for the indexed listing below)
+                      (upper bounds of the ranking keys, for the indexed listing below), ``by_status`` (visible
+                      ideas per status: the counts endpoint reads this one document)
 
 Erasure: ``PersonalDataForgotten {person}`` drops that person's pseudonym and display name from ideas and comments
 and deletes their reaction records (the counts stay). Nothing else here holds personal data: demographics never
@@ -39,7 +40,7 @@ import base64
 import datetime as dt
 import json
 
-from pymongo import DeleteOne, ReplaceOne
+from pymongo import DeleteOne, InsertOne, ReplaceOne
 
 from agora.errors import BadRequest, NotFound
 from agora.events.envelope import StoredEvent
@@ -97,6 +98,8 @@ class Batch:
         self.db, self.s = db, session
         self.docs: dict[str, dict[str, dict | None]] = {c: {} for c in COLLECTIONS}
         self.dirty: dict[str, set] = {c: set() for c in COLLECTIONS}
+        self.absent: dict[str, set] = {c: set() for c in COLLECTIONS}   # read as missing: written with an insert
+        self.loaded: dict[str, dict] = {c: {} for c in COLLECTIONS}     # as read (or last flushed): never mutated
 
     def preload(self, wanted: dict[str, set]) -> None:
         for coll, ids in wanted.items():
@@ -105,11 +108,15 @@ class Batch:
                 continue
             found = {d["_id"]: d for d in self.db[coll].find({"_id": {"$in": ids}}, session=self.s)}
             for i in ids:
-                self.docs[coll][i] = found.get(i)
+                self.docs[coll][i] = self.loaded[coll][i] = found.get(i)
+                if i not in found:
+                    self.absent[coll].add(i)
 
     def get(self, coll: str, _id: str) -> dict | None:
         if _id not in self.docs[coll]:
-            self.docs[coll][_id] = self.db[coll].find_one({"_id": _id}, session=self.s)
+            self.docs[coll][_id] = self.loaded[coll][_id] = self.db[coll].find_one({"_id": _id}, session=self.s)
+            if self.docs[coll][_id] is None:
+                self.absent[coll].add(_id)
         return self.docs[coll][_id]
 
     def put(self, coll: str, doc: dict) -> dict:
@@ -122,18 +129,31 @@ class Batch:
         self.dirty[coll].add(_id)
 
     def flush(self) -> None:
+        """One bulk write per collection: documents this transaction read as missing are inserted (cheaper than an
+        upsert; a concurrent writer would make the transaction fail and be retried), the others replaced."""
         for coll, ids in self.dirty.items():
             ops = []
             for i in sorted(ids):
                 doc = self.docs[coll][i]
-                ops.append(DeleteOne({"_id": i}) if doc is None else ReplaceOne({"_id": i}, doc, upsert=True))
+                if doc is None:
+                    if i not in self.absent[coll]:
+                        ops.append(DeleteOne({"_id": i}))
+                elif i in self.absent[coll]:
+                    ops.append(InsertOne(doc))
+                else:
+                    ops.append(ReplaceOne({"_id": i}, doc))
             if ops:
                 self.db[coll].bulk_write(ops, ordered=True, session=self.s)
+            self.absent[coll] -= {i for i in ids if self.docs[coll][i] is not None}
+            self.absent[coll] |= {i for i in ids if self.docs[coll][i] is None}
+            self.loaded[coll].update((i, self.docs[coll][i]) for i in ids)
             ids.clear()
 
     def forget_cached(self, *colls: str) -> None:
         for coll in colls:
             self.docs[coll].clear()
+            self.absent[coll].clear()
+            self.loaded[coll].clear()
 
 
 def _wanted(events: list[StoredEvent]) -> dict[str, set]:
@@ -166,12 +186,36 @@ def apply_batch(db, events: list[StoredEvent], session=None) -> None:
         handler = _HANDLERS.get(event.type)
         if handler is not None:
             handler(batch, event, event.data)
-    batch.flush()
+    _flush(batch)
 
 
 def apply(db, event: StoredEvent, session=None) -> None:
     """Apply one event (a batch of one)."""
     apply_batch(db, [event], session)
+
+
+def _visible_status(doc: dict | None) -> str | None:
+    return doc["status"] if doc and not doc.get("hidden") else None
+
+
+def _flush(b: Batch) -> None:
+    """Count the visible ideas per status (tenant and project scope, in ``ideas_meta.by_status``) from what the
+    batch changed, then write everything."""
+    for i in b.dirty[IDEAS]:
+        old, new = b.loaded[IDEAS].get(i), b.docs[IDEAS][i]
+        before, after = _visible_status(old), _visible_status(new)
+        if before == after:
+            continue
+        doc = new or old
+        for scope in (TENANT_SCOPE, doc["project_id"]):
+            meta = _meta(b, doc["tenant"], scope)
+            counts = dict(meta.get("by_status") or {})
+            if before:
+                counts[before] = counts.get(before, 0) - 1
+            if after:
+                counts[after] = counts.get(after, 0) + 1
+            b.put(META, dict(meta, by_status={k: v for k, v in sorted(counts.items()) if v}))
+    b.flush()
 
 
 def _meta(b: Batch, tenant: str, scope: str) -> dict:
@@ -423,7 +467,7 @@ def _forgotten(b, e, d):
     """Drop the person's pseudonym and display name from every document; their reactions' records go (the
     counts they made stay)."""
     person, t = d["person"], e.tenant
-    b.flush()
+    _flush(b)
     for coll in (IDEAS, COMMENTS):
         b.db[coll].update_many({"tenant": t, "author": person}, {"$set": {"author": None, "author_name": None}},
                                session=b.s)
@@ -552,7 +596,7 @@ def _windows(db, base: dict, field: str, top: int, step: int):
     hi = int(top) + 1
     while hi > 1:
         lo = max(1, hi - int(step))
-        yield list(db[IDEAS].find(dict(base, **{field: {"$gte": lo, "$lt": hi}}))), lo
+        yield list(db[IDEAS].find(dict(base, **{field: {"$gte": lo, "$lt": hi}})))
         hi = lo
         step *= 2
 
@@ -594,7 +638,7 @@ def list_ideas(db, tenant: str, *, project_id=None, phase_id=None, status=None, 
         if after is not None:
             top = min(top, int(-after[0]))
         if top > 0:                                  # bands of votes_up > 0, highest first
-            for docs, lo in _windows(db, base, "votes_up", top, max(1, int(top) // 8)):
+            for docs in _windows(db, base, "votes_up", top, max(1, int(top) // 8)):
                 rows += [(k, d) for d in docs for k in [_sort_key(d, sort, asof, scoped)]
                          if wanted(d) and (after is None or k > after)]
                 if len(rows) > limit:
@@ -603,7 +647,7 @@ def list_ideas(db, tenant: str, *, project_id=None, phase_id=None, status=None, 
             zero_top = meta.get("count", 0)
             if after is not None and after[0] == 0:
                 zero_top = min(zero_top, int(-after[1]) - 1)
-            for docs, lo in _windows(db, dict(base, votes_up=0), ordinal, zero_top, WINDOW):
+            for docs in _windows(db, dict(base, votes_up=0), ordinal, zero_top, WINDOW):
                 rows += [(k, d) for d in docs for k in [_sort_key(d, sort, asof, scoped)]
                          if wanted(d) and (after is None or k > after)]
                 if len(rows) > limit:
@@ -613,7 +657,7 @@ def list_ideas(db, tenant: str, *, project_id=None, phase_id=None, status=None, 
         if sort == "new" and after is not None:
             top = min(top, int(-after[0]) - 1)
         max_points = max(0.0, float(meta.get("max_points", 0)))
-        for docs, lo in _windows(db, base, ordinal, top, WINDOW):
+        for docs in _windows(db, base, ordinal, top, WINDOW):
             rows += [(k, d) for d in docs for k in [_sort_key(d, sort, asof, scoped)]
                      if wanted(d) and (after is None or k > after)]
             if sort == "new":
@@ -645,17 +689,10 @@ def list_ideas(db, tenant: str, *, project_id=None, phase_id=None, status=None, 
 
 
 def count_by_status(db, tenant: str, project_id: str | None = None) -> dict:
-    query: dict = {"tenant": tenant}
-    if project_id:
-        query["project_id"] = project_id
-    counts: dict[str, int] = {}
-    total = 0
-    for doc in db[IDEAS].find(query, {"status": 1, "hidden": 1}):
-        if doc.get("hidden"):
-            continue
-        counts[doc["status"]] = counts.get(doc["status"], 0) + 1
-        total += 1
-    return {"project_id": project_id, "total": total, "by_status": dict(sorted(counts.items()))}
+    """Visible ideas per status (hidden ones are not counted): one document, kept by the board."""
+    meta = db[META].find_one({"_id": _key(tenant, project_id or TENANT_SCOPE)}) or {}
+    counts = meta.get("by_status") or {}
+    return {"project_id": project_id, "total": sum(counts.values()), "by_status": dict(sorted(counts.items()))}
 
 
 def _public_comment(d: dict, moderator: bool) -> dict:

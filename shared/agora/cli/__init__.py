@@ -286,7 +286,8 @@ def run(handler, args) -> int:
     except KeyboardInterrupt:
         print(f"{PROG} {command}: interrupted", file=sys.stderr)
         return 1
-    except BrokenPipeError:
+    except BrokenPipeError:     # `agora … | head`: the reader left; no "Exception ignored" noise at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except Exception:  # noqa: BLE001 - a bug: the traceback helps, and the exit code says failure
         traceback.print_exc()

@@ -196,6 +196,9 @@ def render(doc: dict) -> str:
             if _key(sub["subscription"].split(":")[0]) == name:
                 lines.append(f"  subscription {sub['subscription']:30s} position {sub['position']:>8d}  "
                              f"lag {sub['lag']}  (service address unknown)")
+    for rb in doc["store"].get("rebuilds") or []:
+        if rb.get("state") != "done":
+            lines.append(f"  rebuild of {rb['subscription']}: {rb.get('state')}")
     if doc.get("note"):
         lines.append(doc["note"])
     lines.append("")

@@ -4,7 +4,8 @@ Streams (short on purpose: the store reads a stream with one index range query):
 
 * ``round-{round_id}`` -- the round's lifecycle and its projects: RoundOpened, ProjectAdded*, RoundClosed,
   OutcomeComputed* (one per count; the last one is the outcome).
-* ``ballot-{round_id}-{voter_id}`` -- ONE voter's ballot in one round: BallotCast, BallotReplaced*,
+* ``ballot-{round_id}-{voter_id}`` -- ONE voter's ballot in one round (``voter_id``: the voter's pseudonym, never
+  the identity provider's subject; the file's voter id for an imported ballot): BallotCast, BallotReplaced*,
   BallotWithdrawn (then possibly BallotCast again). One stream per ballot keeps a 100k-ballot round cheap to
   vote in: a casting citizen's command reads the round stream and their own ballot stream only, and the
   store's expected-version check makes "one ballot per voter and round" hold under concurrency.
@@ -24,13 +25,17 @@ Conventions
 * Amounts (``budget``, ``cost``, ``total_cost``, ``max_total_cost``) are exact decimal strings (``"4000"``,
   ``"12.5"``), never floats. Computed values (``score``, MES ``rho``/payments, ``details.voter_budget``) are
   exact too: a decimal string, or ``"p/q"`` when the exact value is not a finite decimal (e.g. ``"1000/3"``).
-* ``voter`` names the person (the owner of ``personal`` for crypto-shredding, see agora.personal: a citizen's
-  JWT subject, or ``pabulib:{round_id}:{voter_id}`` for an imported ballot); ``voter_id`` is the ballot's voter
-  id within the round (the citizen's subject, or the ``.pb`` file's voter id). Consumers identify a ballot by
-  ``(round_id, voter_id)``.
-* ``personal`` is the voter's consented demographics snapshot at the time of the ballot (``birth_year``, ``age``,
-  ``gender``, ``district``; each may be null) or null without consent -- the only personal data in these
-  events, in its own nested object. Read back after ``forget`` it is null (``personal_shredded``: true).
+* ``voter`` names the person (the owner of ``personal`` for crypto-shredding, see agora.personal): a citizen's
+  tenant-scoped pseudonym (``store.person_id(tenant, sub)``, deleted with the person's key on erasure), or
+  ``pabulib:{round_id}:{voter_id}`` for an imported ballot; ``voter_id`` is the ballot's voter id within the round
+  (the same pseudonym for a live ballot, the ``.pb`` file's voter id for an imported one). Consumers identify a
+  ballot by ``(round_id, voter_id)``. ``opened_by``, ``added_by``, ``closed_by`` and ``computed_by`` are
+  pseudonyms too. The shape is unchanged from the first version, so there is no v2: events written before
+  pseudonyms named the subject in these fields (``store.erase_subject`` also forgets the key held under the
+  subject, and the budgets read models drop a person's identifier on ``PersonalDataForgotten``).
+* ``personal`` is the demographics the voter gave *with this ballot*, with consent (``birth_year``, ``age``,
+  ``gender``, ``district``; each may be null; never copied from another action) or null -- the only personal
+  data in these events, in its own nested object. Read back after ``forget`` it is null (``personal_shredded``: true).
 * A ballot event whose global position is after the round's RoundClosed (a cast racing the close) is not
   counted: the count takes the ballots with positions below RoundClosed's.
 * ``OutcomeComputed.projects[].mes`` (MES rules only) explains a decision: ``{rho, max_payment, payments:

@@ -4,7 +4,6 @@ replay) as a process of their own, for deployments that scale it apart from the 
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 import threading

@@ -8,6 +8,7 @@ permissions that let it read that queue and nothing else.
   publishes nothing — binding a queue needs write on the queue), read ``^agora\\.partner\\.<partner>$`` (consumes its
   queue only); topic permissions on ``agora.partners``: read only ``<partner>.<granted tenants>.…``, write nothing.
 * Revocation deletes the user, closes its connections and deletes its queue (a consumer is cancelled at once).
+* The queue is bounded (:func:`queue_arguments`): an absent partner cannot fill the broker; replay fills the gap.
 
 User administration goes through the management HTTP API when ``AGORA_RABBITMQ_API`` is set (e.g.
 ``http://operator:secret@rabbitmq:15672``), otherwise through ``rabbitmqctl`` on this host. Queues and bindings are
@@ -57,6 +58,13 @@ def partner_uri(amqp_uri: str, user: str, password: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
 
 
+def queue_arguments() -> dict:
+    """A partner offline for long must not fill the broker: its queue keeps at most ``AGORA_PARTNER_QUEUE_MAX``
+    messages (default 1,000,000), dropping the oldest; the partner catches up with the replay (the log is the
+    truth)."""
+    return {"x-max-length": int(os.environ.get("AGORA_PARTNER_QUEUE_MAX") or 1_000_000), "x-overflow": "drop-head"}
+
+
 class BrokerError(RuntimeError):
     pass
 
@@ -87,7 +95,7 @@ class BrokerAdmin:
         try:
             urllib.request.urlopen(req, timeout=30).close()
         except urllib.error.HTTPError as exc:
-            if not (ok_missing and exc.code == 404):
+            if not (ok_missing and exc.code in (404, 405)):
                 raise BrokerError(f"RabbitMQ API {method} {path}: {exc.code} {exc.read()[:300]!r}") from None
 
     def set_user(self, user: str, password: str, partner: str, tenants) -> None:
@@ -110,6 +118,7 @@ class BrokerAdmin:
     def delete_user(self, user: str) -> None:
         if self.api:
             self._http("DELETE", f"/users/{user}", ok_missing=True)
+            self._http("DELETE", f"/connections/username/{urllib.parse.quote(user, safe='')}", ok_missing=True)
             return
         self._ctl("delete_user", user, check=False)
         self._ctl("close_all_user_connections", user, "access revoked", check=False)
@@ -124,7 +133,7 @@ class BrokerAdmin:
         conn, ch = self._channel()
         try:
             ch.exchange_declare(PARTNER_EXCHANGE, exchange_type="topic", durable=True)
-            ch.queue_declare(queue, durable=True)
+            ch.queue_declare(queue, durable=True, arguments=queue_arguments())
             for key in previous_keys:
                 if key not in keys:
                     ch.queue_unbind(queue, PARTNER_EXCHANGE, key)

@@ -1,19 +1,24 @@
 """HTTP routes of partner streams, served by the relay's HTTP server (``AGORA_HTTP_PORT``) or by
 ``python -m agora.partners``. Plain ``http.server`` handlers (no nameko: the relay is not a nameko service).
 
-| route | who | what |
-|---|---|---|
-| ``GET /asyncapi.json``, ``GET /schemas/<Type>.v<N>.json`` | anyone | the contract (agora.contract); ``dataschema`` points here |
-| ``POST /api/v1/partners`` | admin token (tenant ``*`` or the one tenant granted) | grant: ``{name, tenants, types, identities, demographics}`` → 201 ``{amqp_uri, queue, …}`` |
-| ``GET /api/v1/partners`` | admin token | the grants (no secrets) |
-| ``DELETE /api/v1/partners/<name>`` | admin token | revoke at once |
-| ``GET /api/v1/partners/<name>/events?after=<sequence>&since=<ISO time>&limit=N`` | the partner (HTTP Basic: its broker user and password) or an admin | replay: NDJSON, one CloudEvent per line, last line ``{"cursor": "<20 digits>", "more": bool}`` |
-| ``POST /api/v1/partners/<name>/replay`` ``{after|since}`` | the partner or an admin | republish into the partner's own queue only |
+* ``GET /asyncapi.json``, ``GET /schemas/<Type>.v<N>.json`` — anyone: the contract (agora.contract); an event's
+  ``dataschema`` points here.
+* ``POST /api/v1/partners`` — an admin token (of tenant ``*`` or of every tenant granted): grant
+  ``{name, tenants, types, identities, demographics, rotate}`` → 201 ``{amqp_uri, queue, …}``.
+* ``GET /api/v1/partners`` — an admin token: the grants of its tenant (all for ``*``), without secrets.
+* ``DELETE /api/v1/partners/<name>`` — an admin token: revoke at once.
+* ``GET /api/v1/partners/<name>/events?after=<sequence>&since=<ISO time>&limit=N`` — the partner (HTTP Basic: its
+  broker user and password; or a bearer token with role ``partner``, ``sub`` = its name) or an admin: replay as
+  NDJSON, one CloudEvent per line, then
+  ``{"cursor": "<20 digits>", "more": bool}``.
+* ``POST /api/v1/partners/<name>/replay`` ``{"after": …}`` or ``{"since": …}`` — the partner or an admin:
+  republish into the partner's own queue only.
 """
 from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 import urllib.parse
 
@@ -23,6 +28,7 @@ from agora.events.envelope import schema_base_url
 from agora.partners import replay
 from agora.partners.grants import GrantError, GrantRegistry
 
+log = logging.getLogger("agora.partners")
 _ctx: dict = {}
 
 
@@ -47,7 +53,7 @@ def _error(handler, status: int, code: str, message: str) -> bool:
     return True
 
 
-def _admin(handler, tenants=()) -> None:
+def _admin(handler, tenants=()):
     from agora import auth
     principal = auth.from_header(handler.headers.get("Authorization"))
     if principal.is_service or "admin" not in principal.roles:
@@ -55,6 +61,7 @@ def _admin(handler, tenants=()) -> None:
     outside = [t for t in tenants if principal.tenant not in (auth.ANY_TENANT, t)]
     if outside:
         raise Forbidden(f"this token is for tenant {principal.tenant!r}, not {', '.join(outside)}")
+    return principal
 
 
 def _partner_or_admin(handler, name: str):
@@ -72,7 +79,13 @@ def _partner_or_admin(handler, name: str):
             raise Forbidden("a partner may replay its own stream only")
         return grant
     grant = registry.get(name)
-    _admin(handler, grant.tenants if grant else ())
+    from agora import auth
+    principal = auth.from_header(header)
+    if "partner" in principal.roles and not principal.is_service:      # the partner's own token (role partner)
+        if principal.sub != name or grant is None or principal.tenant not in grant.tenants:
+            raise Forbidden("a partner may replay its own stream only")
+    else:
+        _admin(handler, grant.tenants if grant else ())
     if grant is None or grant.revoked:
         raise LookupError(name)
     return grant
@@ -87,6 +100,16 @@ def _read_json(handler) -> dict:
     if not isinstance(body, dict):
         raise GrantError("the body must be a JSON object")
     return body
+
+
+def _instant(value: str) -> None:
+    from marshmallow import ValidationError
+
+    from agora.events.ideas import parse_instant
+    try:
+        parse_instant(value)
+    except ValidationError:
+        raise GrantError("since must be an ISO 8601 date or date-time") from None
 
 
 def _position(value: str | None) -> int:
@@ -118,6 +141,9 @@ def handle(handler, method: str) -> bool:
         return _error(handler, 404, "not_found", "no such partner grant")
     except (GrantError, ValueError) as exc:
         return _error(handler, 422, "validation_failed", str(exc))
+    except Exception as exc:  # noqa: BLE001 - one JSON line, the details in the log
+        log.exception("partner route %s %s failed", method, path)
+        return _error(handler, 503 if type(exc).__name__ == "ConfigurationError" else 500, "unavailable", str(exc))
 
 
 def _route(handler, method: str, path: str, query: dict) -> bool:
@@ -133,8 +159,10 @@ def _route(handler, method: str, path: str, query: dict) -> bool:
             _send(handler, 201, dict(grant.public(), amqp_uri=uri))
             return True
         if method == "GET":
-            _admin(handler)
-            _send(handler, 200, {"items": [g.public() for g in registry.all()]})
+            from agora.auth import ANY_TENANT
+            who = _admin(handler)
+            _send(handler, 200, {"items": [g.public() for g in registry.all()
+                                           if who.tenant == ANY_TENANT or who.tenant in g.tenants]})
             return True
         return False
     match = re.fullmatch(r"/api/v1/partners/([a-z][a-z0-9-]{1,62})(/events|/replay)?", path)
@@ -150,6 +178,8 @@ def _route(handler, method: str, path: str, query: dict) -> bool:
         return True
     if sub == "/events" and method == "GET":
         grant = _partner_or_admin(handler, name)
+        if query.get("since"):
+            _instant(query["since"])
         items = replay.events(_ctx["store"], grant, after=_position(query.get("after")), since=query.get("since"),
                               limit=int(query.get("limit") or 100_000))
         handler.send_response(200)
@@ -171,6 +201,8 @@ def _route(handler, method: str, path: str, query: dict) -> bool:
     if sub == "/replay" and method == "POST":
         grant = _partner_or_admin(handler, name)
         body = _read_json(handler)
+        if body.get("since"):
+            _instant(body["since"])
         n, cursor = replay.republish(_ctx["store"], grant, _ctx["amqp_uri"], after=_position(body.get("after")),
                                      since=body.get("since"))
         _send(handler, 202, {"republished": n, **cursor.line()})

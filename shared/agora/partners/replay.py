@@ -16,7 +16,7 @@ import pika
 from agora.events.envelope import format_sequence
 from agora.partners import broker, stream
 from agora.partners.grants import Grant
-from agora.store import ALL_TENANTS, EventStore
+from agora.store import EventStore
 
 MAX_LIMIT = 1_000_000
 

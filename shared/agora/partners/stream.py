@@ -7,7 +7,6 @@ Message (CloudEvents AMQP/RabbitMQ binding, structured mode): body = the CloudEv
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import pika
@@ -36,14 +35,17 @@ def partner_event(event: StoredEvent, grant: Grant) -> dict:
     return ce
 
 
-def open_events(store, events: list[StoredEvent], personal: bool) -> list[StoredEvent]:
+def open_events(store, events: list[StoredEvent], personal) -> list[StoredEvent]:
     """Events read raw (``read_page(upcast=False)``: personal data sealed) made ready for :func:`partner_event`:
     upcast, and their personal part opened only if ``personal`` (some grant includes demographics) and only if the
     person's key exists *now* — one uncached ``$in`` query per batch, so an erasure made by another process a moment
-    ago is honoured at once (the vault's key cache would keep decrypting for up to a minute). Otherwise null."""
+    ago is honoured at once (the vault's key cache would keep decrypting for up to a minute). Otherwise null.
+    ``personal`` is a bool or a predicate on the event (only events some demographics grant covers are opened)."""
     alive: set = set()
+    wants = personal if callable(personal) else (lambda _e, _p=bool(personal): _p)
     if personal:
-        kids = {e.data["personal"].get("_kid") for e in events if isinstance(e.data.get("personal"), dict)}
+        kids = {e.data["personal"].get("_kid") for e in events
+                if isinstance(e.data.get("personal"), dict) and wants(e)}
         kids.discard(None)
         if kids:
             alive = {d["_id"] for d in store.vault.keys.find({"_id": {"$in": sorted(kids)}}, {"_id": 1})}
@@ -52,7 +54,8 @@ def open_events(store, events: list[StoredEvent], personal: bool) -> list[Stored
         data = event.data
         sealed = data.get("personal")
         if isinstance(sealed, dict) and "_enc" in sealed:
-            data = store.vault.open(data) if sealed.get("_kid") in alive else dict(data, personal=None)
+            data = store.vault.open(data) if sealed.get("_kid") in alive and wants(event) \
+                else dict(data, personal=None)
         version, data = registry.upcast(event.type, event.schema_version, data)
         if data is event.data and version == event.schema_version:
             out.append(event)
@@ -67,7 +70,8 @@ def pages(store, after: int, batch: int, personal, types=None, until: int | None
           follow: bool = False, idle_s: float = 0.02, stop=None):
     """Pages ``(events, reached, full)`` of the log after ``after``, read and opened (:func:`open_events`) by a
     thread ``depth`` pages ahead of the consumer: the store's reply time overlaps with the consumer's transforming
-    and publishing. ``personal()`` says whether to open personal data (read per page). ``follow``: keep tailing the
+    and publishing. ``personal()`` says whether (or for which events) to open personal data, asked per page (see
+    :func:`open_events`). ``follow``: keep tailing the
     head (until ``stop`` is set) instead of ending there."""
     import queue
     import threading

@@ -27,14 +27,20 @@
   function clear(node) { while (node.firstChild) { node.removeChild(node.firstChild); } return node; }
   function colour(topic) { return PALETTE[(topic || 0) % PALETTE.length]; }
 
-  function showError(msg) { var e = $("error"); e.textContent = msg; e.hidden = !msg; }
+  function showError(msg) {
+    var inLogin = !$("login").hidden;
+    var e = $(inLogin ? "login-error" : "error");
+    e.textContent = msg || ""; e.hidden = !msg;
+    if (!msg) { $("error").hidden = true; $("login-error").hidden = true; }
+  }
 
   function decodeTenant(token) {
     try {
       var part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
       while (part.length % 4) { part += "="; }
       var claims = JSON.parse(atob(part));
-      return { tenant: claims.tenant, sub: claims.sub, roles: claims.roles || [] };
+      if (!claims.tenant) { return null; }
+      return { tenant: claims.tenant, sub: claims.sub, roles: claims.roles || [], exp: claims.exp };
     } catch (e) { return null; }
   }
 
@@ -80,7 +86,9 @@
     $("token-form").addEventListener("submit", function (ev) {
       ev.preventDefault();
       var t = $("token-input").value.trim();
-      if (!decodeTenant(t)) { showError("That does not look like a token (JWT)."); return; }
+      var who = decodeTenant(t);
+      if (!who) { showLogin("That is not a valid token: paste the whole token (three parts separated by dots)."); return; }
+      if (expired(who)) { showLogin("That token has expired. Ask for a new one."); return; }
       sessionStorage.setItem(TOKEN_KEY, t);
       boot();
     });
@@ -102,6 +110,7 @@
       loadAll();
     });
     document.addEventListener("click", onExportClick);
+    document.addEventListener("click", onReportClick);
     boot();
   }
 
@@ -114,23 +123,34 @@
         $("demo-button").hidden = !cfg.demo_tenant;
         if (token) {
           var who = decodeTenant(token);
-          if (!who) { sessionStorage.removeItem(TOKEN_KEY); showLogin(); return; }
+          if (!who) { sessionStorage.removeItem(TOKEN_KEY); showLogin("That is not a valid token."); return; }
+          if (expired(who)) { sessionStorage.removeItem(TOKEN_KEY); showLogin("Your token has expired. Ask for a new one."); return; }
           state.token = token; state.tenant = who.tenant; state.demo = false;
           $("who").textContent = who.sub + " · " + who.tenant + " · " + who.roles.join(", ");
         } else if (demo && cfg.demo_tenant) {
           state.token = null; state.tenant = cfg.demo_tenant; state.demo = true;
           $("who").textContent = "demo · " + cfg.demo_tenant;
         } else {
-          if (demo) { showError("Demo mode is not enabled on this server."); }
-          showLogin();
+          showLogin(demo ? "Demo mode is not enabled on this server." : "");
           return;
         }
         $("login").hidden = true; $("app").hidden = false; $("logout").hidden = !state.token;
         loadProjects();
-      }).catch(function (e) { showError("Cannot reach the analytics service: " + e.message); });
+      }).catch(function (e) { showLogin("Cannot reach the analytics service: " + e.message); });
   }
 
-  function showLogin() { $("login").hidden = false; $("app").hidden = true; }
+  function expired(who) { return who.exp && who.exp * 1000 < Date.now(); }
+
+  // signed out: the sign-in card alone (nothing of the dashboard behind it), with the reason when there is one
+  function showLogin(msg) {
+    if (state.timer) { clearInterval(state.timer); state.timer = null; }
+    $("app").hidden = true; $("logout").hidden = true; $("live").hidden = true; $("who").textContent = "";
+    $("error").hidden = true;
+    $("login").hidden = false;
+    showError(msg || "");
+    document.body.setAttribute("data-view", "login");
+    $("token-input").focus();
+  }
 
   function loadProjects() {
     return api(base() + "/analytics/projects").then(function (body) {
@@ -161,7 +181,8 @@
 
   function handleApiError(e) {
     if (e.status === 401 || e.status === 403) {
-      showError("Access refused (" + e.message + "). Paste a token of an admin or moderator of this tenant.");
+      if (state.token) { sessionStorage.removeItem(TOKEN_KEY); state.token = null; }
+      showLogin("Access refused: " + e.message + ". Paste a valid token of an admin or moderator of this tenant.");
     } else {
       showError("Could not load analytics: " + e.message);
     }
@@ -187,13 +208,16 @@
       api(pb + "/segments" + query({ measure: f.measure, dimension: f.dimension })),
       api(pb + "/trends" + query()),
       api(pb + "/clusters" + query()),
-      api(pb + "/assignments" + query())
+      api(pb + "/assignments" + query()),
+      api(pb + "/summary" + query())
     ]).then(function (r) {
       showError("");
       state.version = r[0].version;
       var opt = $("f-project").selectedOptions[0];
       if (opt) { opt.textContent = r[0].title + " (" + r[0].n_ideas + " ideas)"; }
       renderKpis(r[0], r[1].items, r[5].items);
+      state.summary = r[6];
+      renderSummary(r[6]);
       renderTopics(r[1].items);
       renderHeatmap(r[2].items, r[1].items);
       renderTrends(r[3].items, r[1].items);
@@ -216,6 +240,23 @@
     });
   }
 
+  function renderSummary(s) {
+    var list = clear($("differences"));
+    var diffs = (s.summaries && s.summaries.differences) || [];
+    if (!diffs.length) { list.appendChild(el("li", { "class": "empty" }, "No significant difference between groups.")); }
+    diffs.slice(0, 12).forEach(function (d) { list.appendChild(el("li", null, d.sentence)); });
+    $("min-cell").textContent = String((s.meta && s.meta.min_cell_size) || 5);
+    var junk = s.junk || { count: 0 };
+    $("junk").textContent = junk.count ? (junk.count + " posts set aside as junk or spam (" +
+      Object.keys(junk.by_reason || {}).map(function (k) { return k.replace("_", " ") + ": " + junk.by_reason[k]; }).join(", ") +
+      "); they are listed for moderators and not counted.") : "No post was set aside as junk.";
+  }
+
+  function topicSummary(topicId) {
+    var s = state.summary && state.summary.summaries;
+    return s ? (s.topics || []).filter(function (t) { return t.topic === topicId; })[0] : null;
+  }
+
   function renderTopics(topics) {
     var box = clear($("topics"));
     if (!topics.length) { box.appendChild(el("p", { "class": "empty" }, "No topic model yet (it is trained once the project has enough ideas).")); return; }
@@ -223,11 +264,21 @@
       var card = el("div", { "class": "topic", "data-topic": t.topic });
       card.style.borderLeftColor = colour(t.topic);
       card.appendChild(el("span", { "class": "count" }, t.n_ideas + " ideas · " + Math.round(t.share * 100) + " %"));
-      card.appendChild(el("h3", null, "#" + t.topic + " " + t.label));
+      card.appendChild(el("h3", null, t.label));
       card.appendChild(el("div", { "class": "terms" }, t.terms));
-      var ul = el("ul");
-      (t.examples || []).forEach(function (x) { ul.appendChild(el("li", null, x.title)); });
-      card.appendChild(ul);
+      var summ = topicSummary(t.topic);
+      var titles = (state.summary && state.summary.titles) || {};
+      if (summ && summ.sentences.length) {
+        summ.sentences.forEach(function (x) {
+          var q = el("blockquote", { "class": "quote" }, x.text);
+          q.appendChild(el("cite", null, "— " + (titles[x.idea_id] || "an idea") + (x.source === "comment" ? " (comment)" : "")));
+          card.appendChild(q);
+        });
+      } else {
+        var ul = el("ul");
+        (t.examples || []).forEach(function (x) { ul.appendChild(el("li", null, x.title)); });
+        card.appendChild(ul);
+      }
       box.appendChild(card);
     });
   }
@@ -255,24 +306,34 @@
     var cw = 90, ch = 26, left = 230, top = 34;
     var s = svg("svg", { width: left + cw * segs.length + 10, height: top + ch * tops.length + 10, role: "img",
                          "aria-label": "heat map of topics by segment", id: "heatmap-svg" });
+    var versus = {}; rows.forEach(function (r) { if (r.versus) { versus[r.segment] = r.versus; } });
     segs.forEach(function (sg, j) {
-      s.appendChild(svg("text", { x: left + j * cw + cw / 2, y: top - 10, "text-anchor": "middle" }, sg));
+      s.appendChild(svg("text", { x: left + j * cw + cw / 2, y: top - 10, "text-anchor": "middle" },
+                        versus[sg] ? sg + " vs " + versus[sg] : sg));
     });
     tops.forEach(function (t, i) {
-      var name = "#" + t + " " + (labels[t] || "");
+      var name = labels[t] || "";
       s.appendChild(svg("text", { x: left - 8, y: top + i * ch + ch / 2 + 4, "text-anchor": "end" },
                         name.length > 34 ? name.slice(0, 33) + "…" : name));
       segs.forEach(function (sg, j) {
         var r = cell[t + "|" + sg];
-        var g = svg("g", { "class": "cell", "data-topic": t, "data-segment": sg,
+        var g = svg("g", { "class": "cell", "data-topic": t, "data-segment": sg, tabindex: "0", role: "img",
                            "data-significant": r && r.significant ? "true" : "false" });
         var rect = svg("rect", { x: left + j * cw + 1, y: top + i * ch + 1, width: cw - 2, height: ch - 2,
                                  fill: lift2colour(r ? r.lift : null), "class": r && r.significant ? "cell-sig" : "" });
         g.appendChild(rect);
-        if (r) {
-          g.appendChild(svg("title", null, (labels[t] || t) + " × " + sg + ": " + r.count + " of " + r.segment_total +
-                            " (" + Math.round(r.share * 100) + " %), lift " + (r.lift === null ? "–" : r.lift.toFixed(2)) +
-                            ", adjusted p " + r.p_adjusted.toFixed(3) + (r.significant ? " — significant" : "")));
+        var segName = sg + (r && r.versus ? " vs " + r.versus : "");
+        if (r && r.suppressed) {
+          g.setAttribute("aria-label", (labels[t] || t) + " × " + segName + ": hidden (too few people)");
+          g.appendChild(svg("title", null, (labels[t] || t) + " × " + segName + ": hidden (too few people)"));
+          g.appendChild(svg("text", { x: left + j * cw + cw / 2, y: top + i * ch + ch / 2 + 4, "text-anchor": "middle" }, "–"));
+        } else if (r) {
+          var desc = (labels[t] || t) + " × " + segName + ": " + r.count + " of " + r.segment_total +
+                     " (" + Math.round(r.share * 100) + " %), lift " + (r.lift === null ? "–" : r.lift.toFixed(2)) +
+                     (r.p_adjusted === null || r.p_adjusted === undefined ? "" : ", adjusted p " + r.p_adjusted.toFixed(3)) +
+                     (r.significant ? " — significant" : "");
+          g.setAttribute("aria-label", desc);
+          g.appendChild(svg("title", null, desc));
           g.appendChild(svg("text", { x: left + j * cw + cw / 2, y: top + i * ch + ch / 2 + 4, "text-anchor": "middle" },
                             (r.significant ? "★ " : "") + r.count));
         }
@@ -315,7 +376,7 @@
         s.appendChild(c);
       });
       var item = el("span"); var sw = el("span", { "class": "swatch" }); sw.style.background = colour(+topic);
-      item.appendChild(sw); item.appendChild(document.createTextNode("#" + topic + " " + (labels[topic] || "")));
+      item.appendChild(sw); item.appendChild(document.createTextNode(labels[topic] || ""));
       legend.appendChild(item);
     });
     box.appendChild(s); box.appendChild(legend);
@@ -346,13 +407,24 @@
         g.filter(function (r) { return !r.representative; })).slice(0, 8);
       shown.forEach(function (r) {
         var li = el("li", null, r.title + (r.representative ? " (representative)" : ""));
-        if (r.near_duplicate_of) { li.appendChild(el("span", { "class": "dup", title: "near-duplicate of " + r.near_duplicate_of }, "near-duplicate " + Math.round(r.similarity * 100) + " %")); }
+        if (r.near_duplicate_of) {
+          var other = g.filter(function (x) { return x.idea_id === r.near_duplicate_of; })[0];
+          li.appendChild(el("span", { "class": "dup", title: "near-duplicate of " + (other ? other.title : "another idea") },
+                            "near-duplicate " + Math.round(r.similarity * 100) + " %"));
+        }
         ul.appendChild(li);
       });
       if (g.length > shown.length) { ul.appendChild(el("li", { "class": "muted" }, "… and " + (g.length - shown.length) + " more (see the export)")); }
       div.appendChild(ul);
       box.appendChild(div);
     });
+  }
+
+  function phaseTitle(id) {
+    if (!id) { return ""; }
+    var p = state.projects.filter(function (x) { return x.project === state.project; })[0];
+    var ph = ((p && p.phases) || []).filter(function (x) { return x.phase_id === id; })[0];
+    return ph ? ph.title : "";
   }
 
   function renderAssignments(rows) {
@@ -366,11 +438,11 @@
       var td = el("td");
       if (r.topic !== null && r.topic !== undefined) {
         var sw = el("span", { "class": "swatch" }); sw.style.background = colour(r.topic); td.appendChild(sw);
-        td.appendChild(document.createTextNode("#" + r.topic + " " + (r.topic_label || "")));
+        td.appendChild(document.createTextNode(r.topic_label || ""));
       } else { td.appendChild(el("span", { "class": "muted" }, "—")); }
       tr.appendChild(td);
       tr.appendChild(el("td", null, r.weight ? r.weight.toFixed(2) : ""));
-      tr.appendChild(el("td", null, r.phase_id || ""));
+      tr.appendChild(el("td", null, r.phase || phaseTitle(r.phase_id)));
       tr.appendChild(el("td", null, r.status || ""));
       tr.appendChild(el("td", null, (r.submitted_at || "").slice(0, 10)));
       body.appendChild(tr);
@@ -410,6 +482,25 @@
         setTimeout(function () { URL.revokeObjectURL(url); }, 1000);
       });
     }).catch(function (e) { showError("Export failed: " + e.message); });
+  }
+
+  function onReportClick(ev) {
+    var a = ev.target.closest ? ev.target.closest("a.report-link") : null;
+    if (!a) { return; }
+    ev.preventDefault();
+    var kind = a.getAttribute("data-kind");
+    var url = projectBase() + "/report." + kind + query();
+    var headers = state.token ? { "Authorization": "Bearer " + state.token } : {};
+    fetch(url, { headers: headers }).then(function (resp) {
+      if (!resp.ok) { throw new Error("HTTP " + resp.status); }
+      return resp.blob();
+    }).then(function (blob) {
+      var href = URL.createObjectURL(blob);
+      if (kind === "html") { window.open(href, "_blank", "noopener"); return; }
+      var tmp = el("a", { href: href, download: "analytics-report.pdf" });
+      document.body.appendChild(tmp); tmp.click(); tmp.remove();
+      setTimeout(function () { URL.revokeObjectURL(href); }, 5000);
+    }).catch(function (e) { showError("Report failed: " + e.message); });
   }
 
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }

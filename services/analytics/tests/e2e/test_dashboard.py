@@ -1,6 +1,7 @@
 """The dashboard in headless Chromium (Debian ``chromium`` + ``chromium-driver``) against a running service with
-real data: demo mode and token mode load without console errors; a screenshot is kept in
-``test-artifacts/dashboard.png`` (repository root)."""
+real data: demo mode and token mode load without console errors; signed out, the sign-in card is alone; invalid and
+expired tokens say so; names, not ids; keyboard-operable controls; a 375 px phone viewport. Screenshots are kept in
+``test-artifacts/`` (repository root): dashboard.png, dashboard-signin.png, dashboard-phone.png, report.png."""
 from __future__ import annotations
 
 import random
@@ -12,7 +13,7 @@ import pymongo
 import pytest
 
 from agora.testing.plugin import Vhost
-from analytics_stack import TENANT, Seeder, stack, token, wait_model
+from analytics_stack import TENANT, Seeder, stack, token, wait_model  # noqa: F401
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.chrome.options import Options  # noqa: E402
@@ -73,8 +74,13 @@ def test_demo_dashboard_shows_real_data_without_console_errors(service, browser)
     loaded(browser)
     WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#topics .topic"))
     topics = browser.find_elements(By.CSS_SELECTOR, "#topics .topic")
-    assert 3 <= len(topics) <= 6
-    assert all(t.find_elements(By.CSS_SELECTOR, "li") for t in topics)        # example ideas shown
+    assert 2 <= len(topics) <= 8
+    # each topic shows its summary: representative sentences, each citing its idea by title
+    assert all(t.find_elements(By.CSS_SELECTOR, "blockquote.quote cite") or t.find_elements(By.CSS_SELECTOR, "li")
+               for t in topics)
+    assert any(t.find_elements(By.CSS_SELECTOR, "blockquote.quote") for t in topics)
+    assert browser.find_element(By.ID, "how-to-read").is_displayed()
+    assert browser.find_elements(By.CSS_SELECTOR, "#differences li")
     cells = browser.find_elements(By.CSS_SELECTOR, "#heatmap-svg g.cell")
     assert cells and any(c.get_attribute("data-significant") == "true" for c in cells)
     assert browser.find_elements(By.CSS_SELECTOR, "#heatmap-svg rect.cell-sig")
@@ -124,3 +130,113 @@ def test_token_mode_phase_filter_and_segments_filter(service, browser):
     WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "login").is_displayed())
     assert browser.find_element(By.ID, "demo-button").is_displayed()
     assert console_errors(browser) == []
+
+
+def _token_with(claims_patch):
+    """A token like auth.mint's with some claims changed (an expired one: the dashboard reads ``exp``)."""
+    import jwt
+
+    from agora import auth
+    claims = jwt.decode(token(("admin",)), options={"verify_signature": False})
+    claims.update(claims_patch)
+    return jwt.encode(claims, auth.jwt_secret(), algorithm=auth.ALGORITHM)
+
+
+def test_signed_out_shows_the_sign_in_card_alone_and_token_errors(service, browser):
+    """Issue 20 point 7: signed out, only the sign-in card shows (no empty dashboard shell under it); an invalid or
+    expired token gives a visible error."""
+    svc = service["svc"]
+    browser.set_window_size(1400, 1000)
+    browser.execute_script("sessionStorage.clear()")
+    browser.get(svc.url + "/dashboard/")
+    WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "login").is_displayed())
+    assert not browser.find_element(By.ID, "app").is_displayed()
+    assert browser.execute_script("return getComputedStyle(document.getElementById('app')).display") == "none"
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "dashboard-signin.png"))
+    # garbage pasted: a visible error inside the sign-in card
+    box = browser.find_element(By.ID, "token-input")
+    box.clear()
+    box.send_keys("not-a-token")
+    browser.find_element(By.CSS_SELECTOR, "#token-form button[type=submit]").click()
+    err = browser.find_element(By.ID, "login-error")
+    WebDriverWait(browser, 5).until(lambda d: err.is_displayed())
+    assert "not a valid token" in err.text
+    # a token whose signature the server refuses: back to the card with the server's reason
+    browser.get(svc.url + "/dashboard/?token=" + _token_with({"tenant": TENANT}) + "x")
+    WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "login-error").is_displayed())
+    assert "Access refused" in browser.find_element(By.ID, "login-error").text
+    assert not browser.find_element(By.ID, "app").is_displayed()
+    # an expired token
+    browser.execute_script("sessionStorage.clear()")
+    browser.get(svc.url + "/dashboard/?token=" + _token_with({"exp": 1000}))
+    WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "login-error").is_displayed())
+    assert "expired" in browser.find_element(By.ID, "login-error").text
+    assert console_errors(browser) == [] or all("401" in e["message"] or "403" in e["message"]
+                                                for e in console_errors(browser))
+
+
+def test_names_not_ids_keyboard_and_phone_viewport(service, browser):
+    """Issue 20 point 7: names instead of ids, keyboard-operable controls, a 375 px wide phone viewport."""
+    svc = service["svc"]
+    browser.set_window_size(1400, 2200)
+    browser.execute_script("sessionStorage.clear()")
+    browser.get(svc.url + "/dashboard/?token=" + token(("admin",)))
+    loaded(browser)
+    cells = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#assignments tbody td:nth-child(4)")]
+    assert set(cells) <= {"Ideas", "Voting"} and "Ideas" in cells           # phase names, never phase ids
+    page = browser.find_element(By.TAG_NAME, "main").text
+    assert "ph-ideas" not in page and "ph-vote" not in page
+    assert not any(h.text.startswith("#") for h in browser.find_elements(By.CSS_SELECTOR, "#topics h3"))
+    # keyboard: Tab reaches the filters in order, and a select changes with the arrow keys
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+    browser.execute_script("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
+    reached = []
+    for _ in range(12):
+        ActionChains(browser).send_keys(Keys.TAB).perform()
+        reached.append(browser.execute_script("return document.activeElement.id || document.activeElement.tagName"))
+    assert {"f-project", "f-phase", "f-measure", "f-dimension"} <= set(reached), reached
+    dim = browser.find_element(By.ID, "f-dimension")
+    dim.send_keys(Keys.ARROW_DOWN)
+    WebDriverWait(browser, 10).until(lambda d: {c.get_attribute("data-segment") for c in d.find_elements(
+        By.CSS_SELECTOR, "#heatmap-svg g.cell")} <= {"female", "male", "other"})
+    assert all(c.get_attribute("tabindex") == "0" and c.get_attribute("aria-label")
+               for c in browser.find_elements(By.CSS_SELECTOR, "#heatmap-svg g.cell"))
+    # phone: 375 px wide, nothing wider than the screen except the scrollable charts
+    browser.set_window_size(375, 812)
+    browser.get(svc.url + "/dashboard/")
+    loaded(browser)
+    width = browser.execute_script("return document.documentElement.scrollWidth")
+    assert width <= 380, width
+    browser.save_screenshot(str(ARTIFACTS / "dashboard-phone.png"))
+    assert (ARTIFACTS / "dashboard-phone.png").stat().st_size > 5_000
+    assert console_errors(browser) == []
+    browser.set_window_size(1400, 2200)
+
+
+def test_html_report_renders_and_pdf_has_the_text(service, browser):
+    """Issue 17 point 7: the input report as a self-contained HTML page (screenshot) and a PDF (text extracted)."""
+    import io
+
+    import requests
+    pypdf = pytest.importorskip("pypdf")
+    svc = service["svc"]
+    base = svc.url + f"/api/v1/tenants/{TENANT}/projects/green-city/analytics"
+    page = requests.get(base + "/report.html", headers={"Authorization": "Bearer " + token(("admin",))}, timeout=60)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert "<script" not in page.text and "http" not in page.text.split("<body>")[1].split("</body>")[0].lower()
+    ARTIFACTS.mkdir(exist_ok=True)
+    html = ARTIFACTS / "report.html"
+    html.write_text(page.text, encoding="utf-8")
+    browser.get(html.as_uri())
+    assert browser.find_element(By.TAG_NAME, "h1").text.startswith("Input report")
+    browser.save_screenshot(str(ARTIFACTS / "report.png"))
+    pdf = requests.get(base + "/report.pdf", headers={"Authorization": "Bearer " + token(("admin",))}, timeout=180)
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    text = "".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(pdf.content)).pages)
+    assert "Input report" in text and "How to read this" in text
+    summary = requests.get(base + "/summary", headers={"Authorization": "Bearer " + token(("admin",))},
+                           timeout=60).json()
+    first_topic = summary["summaries"]["topics"][0]
+    assert first_topic["label"].split(",")[0] in text

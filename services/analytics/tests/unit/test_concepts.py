@@ -98,3 +98,31 @@ def test_demo_story_cycling_young_parking_old_across_languages():
     assert (cycling, "20-40") in sig and (parking, "60-80") in sig
     sentences = [d["sentence"] for d in report["summaries"]["differences"]]
     assert any(s.startswith("People aged 20–40 supported ideas about cycling") for s in sentences), sentences
+
+
+def test_a_dominant_concern_keeps_its_topic():
+    """Issue 17 point 3: words in > 40 % of ideas were dropped, so 30 of 50 ideas opposing a pool demolition got no
+    topic and left the statistics. Now the dominant concern is a topic of its own."""
+    rng = random.Random(9)
+    openings = ["Save the Westside swimming pool", "Do not demolish our pool", "Keep the swimming pool open",
+                "Stop the demolition of the pool", "The pool must stay", "No demolition of the public pool"]
+    reasons = ["children learn to swim there", "older people swim every morning", "the school needs it",
+               "it is the only pool in the district", "swimming clubs train there", "it was renovated recently"]
+    others = ["More benches along the river walk", "Longer opening hours for the library",
+              "Better street lighting in the tunnel", "A weekly farmers market on the square",
+              "Repair the potholes on Mill Road", "Recycling bins at the station",
+              "A dog park near the allotments", "Free wifi in the town hall", "Plant trees on the high street",
+              "A bike lane to the business park"]
+    pairs = rng.sample([(o, r) for o in openings for r in reasons], 30)      # distinct texts (copies are a burst)
+    records = [{"id": f"pool{i}", "text": f"{o}: {r}."} for i, (o, r) in enumerate(pairs)]
+    records += [{"id": f"other{i}", "text": f"{others[i % 10]}, please. {others[(i * 3 + 1) % 10]} as well."}
+                for i in range(20)]
+    report = analyze(records, language="en")
+    topics = [report["assignments"][f"pool{i}"]["topic"] for i in range(30)]
+    assert None not in topics
+    main, n = Counter(topics).most_common(1)[0]
+    assert n >= 15, Counter(topics)                     # the concern is a topic (LDA may split save/demolish)
+    intruders = sum(1 for i in range(20) if report["assignments"][f"other{i}"]["topic"] == main)
+    assert intruders <= 3                               # ... made of the pool ideas, not mixed with the rest
+    label = next(t for t in report["topics"] if t["id"] == main)
+    assert "pool" in " ".join(w for w, _ in label["terms"][:5]) or label["label"] == "sport"

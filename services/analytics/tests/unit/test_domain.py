@@ -26,7 +26,7 @@ def test_events_projection(corpus):
     assert sid == "v1"
     st.remove_support("parks-0", "v1")
     st.edit_idea("parks-1", text="Semáforo y tráfico", category="movilidad")
-    assert st.ideas["parks-1"].category == "movilidad" and "~traffic_safety" in st.ideas["parks-1"].analyzed.tokens
+    assert st.ideas["parks-1"].category == "movilidad" and "~traffic-safety" in st.ideas["parks-1"].analyzed.tokens
     st.merge_ideas("parks-2", "parks-3")
     assert "parks-2" not in st.ideas and len(st.ideas["parks-3"].supports) == 6
     st.withdraw_idea("parks-4")

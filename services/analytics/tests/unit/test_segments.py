@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 from scipy.stats import false_discovery_control
 
-from analytics.segments import (AGE_BANDS, band_of_age, benjamini_hochberg, breakdown, finalize,
-                                min_cell_size_from_env, normalise_age_band, normalise_gender, segment_of,
-                                significant_fraction)
+from analytics.segments import (AGE_BANDS, band_of_age, benjamini_hochberg, benjamini_yekutieli, breakdown, finalize,
+                                min_cell_size_from_env, normalise_age_band, normalise_gender, segment_of)
 
 
 @pytest.mark.parametrize("age,band", [(0, "0-20"), (19.9, "0-20"), (20, "20-40"), (39, "20-40"), (40, "40-60"),
@@ -113,7 +112,8 @@ def test_fdr_is_over_the_whole_report():
     b = breakdown(_voters(200, 0.0, seed=2), "ideas", adjust=False)
     rows = finalize(a + b)
     tested = [r for r in rows if r["p_value"] is not None]
-    assert [r["p_adjusted"] for r in tested] == pytest.approx(benjamini_hochberg([r["p_value"] for r in tested]))
+    assert [r["p_adjusted"] for r in tested] == pytest.approx(benjamini_yekutieli([r["p_value"] for r in tested]))
+    assert benjamini_yekutieli([0.01, 0.04]) == pytest.approx([0.03, 0.06])          # BH × (1 + 1/2)
 
 
 def test_shuffled_voter_demographics_rarely_give_any_significant_cell():

@@ -52,7 +52,6 @@ def test_webhook_retries_with_backoff_then_delivers_once(stack):
     assert {r["headers"]["Idempotency-Key"] for r in got} == {key}
     assert {r["headers"]["webhook-id"] for r in got} == {wh.message_id(key)}
     assert {r["headers"]["webhook-event-type"] for r in got} == {"DecisionRecorded"}
-    assert len({r["headers"]["webhook-timestamp"] for r in got}) >= 2          # signed per attempt
     accepted = stack.receiver.accepted_to(path)
     assert len(accepted) == 1
     assert accepted[0]["headers"]["Content-Type"].startswith("text/turtle")

@@ -65,7 +65,8 @@ def test_inbound_json_changes_status_through_ideas_rpc_and_is_idempotent(stack):
     t = "inb"
     idea_id = new_idea(stack, t)
     motivation = "Goedgekeurd. " + NASTY
-    r = post(stack, t, decision_json(t, idea_id, motivation=motivation))
+    # an empty description means "no description" (back offices send it so), not an invalid decision
+    r = post(stack, t, decision_json(t, idea_id, motivation=motivation, description=""))
     assert r.status_code == 200, r.text
     body = r.json()
     [res] = body["results"]
@@ -78,6 +79,7 @@ def test_inbound_json_changes_status_through_ideas_rpc_and_is_idempotent(stack):
     # recorded as events: the inbound receipt, and (via the subscription) the resulting outbound Decision
     inbound = [e for e in stack.store.read_all(t, types=["InboundDecisionReceived"])]
     assert len(inbound) == 1 and inbound[0].data["commands"][0]["result"] == "applied"
+    assert inbound[0].data["received_by"] == stack.store.person_id(t, "erp", create=False)   # a pseudonym
     did = dmap.decision_id_for(t, ev.id)
     recorded = decision_of(stack, t, did)
     assert recorded["inbound_command_id"].startswith(dmap.INBOUND_PREFIX)
@@ -86,7 +88,7 @@ def test_inbound_json_changes_status_through_ideas_rpc_and_is_idempotent(stack):
     wait_for(lambda: requests.get(f"{stack.ideas_url}/api/v1/tenants/{t}/ideas/{idea_id}").json()
              .get("status") == "accepted")
     # posting the same decision again is a replay: 200, no second status change, no second receipt
-    again = post(stack, t, decision_json(t, idea_id, motivation=motivation))
+    again = post(stack, t, decision_json(t, idea_id, motivation=motivation, description=""))
     assert again.status_code == 200 and again.json()["results"][0]["result"] == "applied"
     assert again.json()["replayed"] is True
     assert len(status_events(stack, t, idea_id)) == 2          # under_review + accepted
@@ -164,7 +166,7 @@ def test_inbound_partial_success_is_207(stack):
     d = decision_json(t, ok, id="dec-mixed")
     d["subjects"].append({"type": "idea", "id": "s2", "title": "Weg", "url": idea_url(t, "gone")})
     r = post(stack, t, d, hdrs=ADMIN(t))
-    assert r.status_code == 207
+    assert r.status_code == 207, r.text
     results = {x["idea_id"]: x for x in r.json()["results"]}
     assert results[ok]["result"] == "applied" and results["gone"]["result"] == "failed"
     assert results["gone"]["http_status"] == 404

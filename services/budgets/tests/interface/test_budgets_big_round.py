@@ -21,6 +21,7 @@ N_BALLOTS = int(os.environ.get("AGORA_BUDGETS_BIG_BALLOTS", "100000"))
 N_PROJECTS = 20
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(2400)
 def test_100k_ballot_count_keeps_other_entrypoints_answering(quiet_world):
     w = quiet_world

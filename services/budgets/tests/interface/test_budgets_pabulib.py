@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from agora.projections import rebuild
+from agora.projections import request as rebuild
 from agora.testing import shared_path
 from agora.web import http_entrypoints_of, openapi_path
 from budgets import pabulib_io as pabulib
@@ -162,7 +162,8 @@ def test_projections_drop_and_rebuild_equal(world):
     before = snapshot()
     assert len(before["budgets_ballots"]) == 12 and len(before["budgets_rounds"]) == 2
     assert next(d for d in before["budgets_rounds"] if d["round_id"] == rid)["ballots"] == 11
-    rebuild(world.db, "budgets")
+    done = rebuild(world.db, "budgets", wait_s=120)
+    assert done["states"] and set(done["states"].values()) == {"done"}, done
     world.settled()
     world.settled("candidates")
     assert snapshot() == before

@@ -90,7 +90,8 @@ def test_cast_replace_withdraw_close_and_outcome():
         r.withdraw_ballot(voter_id="v1")
     with pytest.raises(DomainError):
         r.cast_ballot(voter="v9", selection=["p1"])
-    outcome = r.compute_outcome()
+    from budgets.rules import count
+    outcome = r.record_outcome(count(r.to_instance(), r.counting_rule()))
     assert outcome[0].type == "OutcomeComputed"
     assert outcome[0].data["selected"] == ["p2", "p4", "p1"]  # p4 and p1 tie on 1 vote: cheaper first
     assert outcome[0].data["total_cost"] == "80000" and outcome[0].data["ballots"] == 2

@@ -168,6 +168,8 @@ def test_counts_and_detail_show_names_never_ids(world, mongo_db):
     counts = projections.count_by_status(mongo_db, T, pid)
     assert counts["by_status"] == {"accepted": 1, "merged": 1, "proposed": 3, "withdrawn": 1}
     assert counts["total"] == 6                                    # the hidden one is not counted
+    assert projections.count_by_status(mongo_db, T) == dict(counts, project_id=None)
+    assert projections.count_by_status(mongo_db, "elsewhere") == {"project_id": None, "total": 0, "by_status": {}}
     detail = projections.idea_detail(mongo_db, T, ids["trees"])
     assert detail["comment_count"] == 4 and detail["title"] == "Plant more trees in the park"
     assert detail["body"].endswith("🌳 حديقة") and detail["author_name"] == "citizen"
