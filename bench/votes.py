@@ -31,10 +31,12 @@ Abuse (``--abuse``, bench/results/votes-abuse.json): issue 16's "one citizen sub
 closed-loop population (``--citizens`` threads, each a new citizen per vote, ``--think`` seconds between votes) votes
 at a moderate rate; after a quiet stretch (the reference), one citizen (one token) sends writes back to back on
 ``--burst-connections`` connections from a process of its own, ignoring Retry-After (flipping its reaction on the
-ideas, so that every write changes something). Run twice, each on a fresh database and vhost of the same store: with
-``AGORA_RATE_LIMITS=on`` in the service (the tenant's default 60 writes a minute per person), then ``off`` as the
-baseline. Figures: the burst's accepted and 429 counts, the other citizens' p50/p99 HTTP latency (request → answer)
-during the burst (goal p99 < 250 ms), the same with limits off, and the on/off ratios.
+ideas, so that every write changes something; a new abuser token per round, so each round starts with a fresh
+allowance). Two votes services run side by side, each on a fresh database and vhost of the same store: one with
+``AGORA_RATE_LIMITS=on`` (the tenant's default 60 writes a minute per person), one ``off`` as the baseline; the
+``--rounds`` alternate on, off, on, off … so that both see the same share of the machine's other load. Figures: the
+burst's accepted and 429 counts, the other citizens' p50/p99 HTTP latency (request → answer) during the bursts (goal
+p99 < 250 ms) and alone, the same with limits off, and the on/off ratios.
 
 Overload (``--overload``, bench/results/votes-overload.json): issue 19's "shed load, don't queue it". The maximum
 closed-loop rate (``--concurrency`` clients, HTTP accepted/s) is measured first, then an open loop sends votes at
@@ -533,74 +535,108 @@ class Population:
 
 
 # ------------------------------------------------------------------------------------------------ --abuse
-def abuse_phase(server, limits: str, args, quiet_s: float, burst_s: float) -> dict:
-    """One phase of --abuse: a fresh database with the service's abuse limits ``limits`` (on/off); the population
-    votes alone for ``quiet_s`` (reference), then one citizen bursts for ``burst_s``."""
+def abuse_round(base: str, ideas: list[str], limits: str, round_no: int, args, quiet_s: float,
+                burst_s: float) -> dict:
+    """One round of --abuse on one service: the population votes alone for ``quiet_s`` (the reference), then one
+    citizen (a token of its own per round, so each round starts with a fresh allowance) bursts for ``burst_s``.
+    Returns the raw samples: the population's, the burst's codes and the windows."""
     from agora import auth
-    from agora.tenants import DEFAULTS
-    with votes_platform(server, args.ideas, f"bench_abuse_{limits}", AGORA_RATE_LIMITS=limits) as (svc, base, ideas,
-                                                                                                    _db):
-        log(f"abuse limits {limits}: {args.citizens} citizens thinking {args.think:.2f}s; {quiet_s:.0f}s quiet, "
-            f"then one citizen bursts on {args.burst_connections} connections for {burst_s:.0f}s")
-        token = auth.mint("abuser", "bench", ["citizen"], secret=SECRET, ttl_s=3600)
-        warm_until = time.time() + 1.0
-        quiet_from = warm_until
-        start_at = quiet_from + quiet_s
-        end_at = start_at + burst_s
-        proc, queue = _subprocess(_burst_worker, base, token, len(ideas), start_at, end_at, args.burst_connections)
-        pop = Population(base, "bench", ideas, args.citizens, args.think).start()
-        time.sleep(max(0.0, end_at - time.time()))
-        pop.stop()
-        burst = _collect(proc, queue, 120)
-    codes = burst["codes"]
+    token = auth.mint(f"abuser-{limits}-{round_no}", "bench", ["citizen"], secret=SECRET, ttl_s=3600)
+    quiet_from = time.time() + 1.0          # the population's first second is warm-up
+    start_at = quiet_from + quiet_s
+    end_at = start_at + burst_s
+    proc, queue = _subprocess(_burst_worker, base, token, len(ideas), start_at, end_at, args.burst_connections)
+    pop = Population(base, "bench", ideas, args.citizens, args.think).start()
+    time.sleep(max(0.0, end_at - time.time()))
+    pop.stop()
+    burst = _collect(proc, queue, 120)
     started = burst["started"] or start_at
-    quiet = pop.figures(quiet_from, start_at)
-    during = pop.figures(started, end_at)
+    return {"samples": pop.samples, "quiet": (quiet_from, start_at), "burst_window": (started, end_at),
+            "codes": burst["codes"], "burst_latency_ms": burst["latency_ms"],
+            "started_late_s": round(max(0.0, started - start_at), 2)}
+
+
+def abuse_figures(rounds: list[dict], limits: str, limit_per_minute: int | None) -> dict:
+    """The figures of one configuration's rounds pooled: the burst's counts, the others' latency alone and during
+    the bursts (accepted votes only), per round and in all."""
+    def others(window_of):
+        samples = [s for r in rounds for s in in_window(r["samples"], *r[window_of])]
+        seconds = sum(r[window_of][1] - r[window_of][0] for r in rounds)
+        ok = [ms for _, ms, code in samples if accepted(code)]
+        return {"latency_ms": latency_summary(ok), "votes_per_s": round(len(ok) / seconds, 1) if seconds else None,
+                "by_status": by_status(code for _, _, code in samples)}
+    codes = [c for r in rounds for c in r["codes"]]
+    burst_seconds = sum(r["burst_window"][1] - r["burst_window"][0] for r in rounds)
+    quiet, during = others("quiet"), others("burst_window")
     return {
-        "limits": limits,
-        "limit_per_person_per_minute": DEFAULTS["writes_per_minute_person"] if limits == "on" else None,
+        "limits": limits, "limit_per_person_per_minute": limit_per_minute, "rounds": len(rounds),
         "burst": {"sent": len(codes), "accepted": sum(1 for c in codes if accepted(c)),
                   "rejected_429": sum(1 for c in codes if c == 429), "by_status": by_status(codes),
-                  "sent_per_s": round(len(codes) / (end_at - started), 1), "latency_ms": burst["latency_ms"],
-                  "started_late_s": round(max(0.0, started - start_at), 2)},
+                  "sent_per_s": round(len(codes) / burst_seconds, 1) if burst_seconds else None,
+                  "per_round": [{"accepted": sum(1 for c in r["codes"] if accepted(c)),
+                                 "rejected_429": sum(1 for c in r["codes"] if c == 429),
+                                 "latency_ms": r["burst_latency_ms"], "started_late_s": r["started_late_s"]}
+                                for r in rounds]},
         "others_quiet": quiet, "others_during_burst": during,
         "others_p99_during_vs_quiet": ratio(during["latency_ms"]["p99"], quiet["latency_ms"]["p99"]),
+        "others_p99_per_round": [{"quiet": latency_summary([ms for _, ms, c in in_window(r["samples"], *r["quiet"])
+                                                            if accepted(c)])["p99"],
+                                  "burst": latency_summary([ms for _, ms, c in
+                                                            in_window(r["samples"], *r["burst_window"])
+                                                            if accepted(c)])["p99"]} for r in rounds],
     }
 
 
 def run_abuse(args, seconds: float) -> dict:
+    """Two votes services side by side on fresh databases of one store, abuse limits on and off; rounds alternate
+    between them (on, off, on, off …) so that both see the same share of the machine's other load."""
+    from agora.tenants import DEFAULTS
     from agora.testing.plugin import SecantusServer
     quiet_s = max(2.0, seconds * 0.4)
     burst_s = seconds
     server = SecantusServer()
+    runs: dict[str, list[dict]] = {"on": [], "off": []}
     try:
         log(f"SecantusDB {server.uri}")
-        on = abuse_phase(server, "on", args, quiet_s, burst_s)
-        log(f"limits on: {json.dumps(on)}")
-        off = abuse_phase(server, "off", args, quiet_s, burst_s)
-        log(f"limits off: {json.dumps(off)}")
+        with contextlib.ExitStack() as stack:
+            platforms = {limits: stack.enter_context(votes_platform(server, args.ideas, f"bench_abuse_{limits}",
+                                                                    AGORA_RATE_LIMITS=limits))
+                         for limits in ("on", "off")}
+            for round_no in range(args.rounds):
+                for limits in ("on", "off"):
+                    _svc, base, ideas, _db = platforms[limits]
+                    log(f"round {round_no + 1}/{args.rounds}, limits {limits}: {args.citizens} citizens thinking "
+                        f"{args.think:.2f}s, {quiet_s:.0f}s alone, then one citizen bursts on "
+                        f"{args.burst_connections} connections for {burst_s:.0f}s")
+                    runs[limits].append(abuse_round(base, ideas, limits, round_no, args, quiet_s, burst_s))
     finally:
         server.stop()
+    on = abuse_figures(runs["on"], "on", DEFAULTS["writes_per_minute_person"])
+    off = abuse_figures(runs["off"], "off", None)
+    log(f"limits on: {json.dumps(on)}")
+    log(f"limits off: {json.dumps(off)}")
     p99_on = on["others_during_burst"]["latency_ms"]["p99"]
     p99_off = off["others_during_burst"]["latency_ms"]["p99"]
     return {
-        "bench": "votes-abuse", "quick": args.quick, "quiet_s": quiet_s, "burst_s": burst_s,
+        "bench": "votes-abuse", "quick": args.quick, "rounds": args.rounds, "quiet_s": quiet_s, "burst_s": burst_s,
         "citizens": args.citizens, "think_s": args.think, "burst_connections": args.burst_connections,
         "burst_accepted": on["burst"]["accepted"], "burst_429": on["burst"]["rejected_429"],
-        "burst_sent": on["burst"]["sent"],
+        "burst_sent": on["burst"]["sent"], "burst_sent_per_s": on["burst"]["sent_per_s"],
         "others_p50_ms": on["others_during_burst"]["latency_ms"]["p50"], "others_p99_ms": p99_on,
         "goal_others_p99_ms": 250,
+        "others_p99_ms_quiet": on["others_quiet"]["latency_ms"]["p99"],
         "baseline_limits_off": {"burst_accepted": off["burst"]["accepted"], "burst_429": off["burst"]["rejected_429"],
-                                "burst_sent": off["burst"]["sent"],
+                                "burst_sent": off["burst"]["sent"], "burst_sent_per_s": off["burst"]["sent_per_s"],
                                 "others_p50_ms": off["others_during_burst"]["latency_ms"]["p50"],
-                                "others_p99_ms": p99_off},
+                                "others_p99_ms": p99_off,
+                                "others_p99_ms_quiet": off["others_quiet"]["latency_ms"]["p99"]},
         "others_p99_on_vs_off": ratio(p99_on, p99_off),
         "others_p50_on_vs_off": ratio(on["others_during_burst"]["latency_ms"]["p50"],
                                       off["others_during_burst"]["latency_ms"]["p50"]),
         "burst_accepted_on_vs_off": ratio(on["burst"]["accepted"], off["burst"]["accepted"], 3),
-        "phases": {"on": on, "off": off},
-        "note": "each phase on a fresh database and vhost of one SecantusDB, limits on first; the machine is shared: "
-                "compare within one run (ratios)",
+        "limits": {"on": on, "off": off},
+        "note": "limits on and off are two services side by side on fresh databases of one store, rounds alternating "
+                "on/off; the machine is shared with other work: compare within one run (ratios)",
     }
 
 
@@ -782,6 +818,8 @@ def main(argv=None) -> int:
     ap.add_argument("--citizens", type=int, default=16, help="--abuse: the other citizens (closed loop, default 16)")
     ap.add_argument("--think", type=float, default=0.25,
                     help="--abuse: each other citizen's think time between votes in seconds (±50%%, default 0.25)")
+    ap.add_argument("--rounds", type=int, default=None,
+                    help="--abuse: rounds, each limits on then off (default 2 with --quick, else 3)")
     ap.add_argument("--burst-connections", type=int, default=4,
                     help="--abuse: the abuser's parallel connections (default 4)")
     ap.add_argument("--overload-threads", type=int, default=256,
@@ -792,14 +830,16 @@ def main(argv=None) -> int:
     seconds = args.seconds or (6.0 if args.quick else 20.0)
     if seconds <= 0 or args.concurrency < 1 or args.ideas < 1 or args.replicas < 1 or args.citizens < 1 \
             or args.think < 0 or args.burst_connections < 1 or args.overload_threads < 1 \
+            or (args.rounds is not None and args.rounds < 1) \
             or (args.max_queue is not None and args.max_queue < 0):
-        print("error: --seconds, --concurrency, --ideas, --replicas, --citizens, --burst-connections and "
+        print("error: --seconds, --concurrency, --ideas, --replicas, --citizens, --rounds, --burst-connections and "
               "--overload-threads must be positive (--think, --max-queue ≥ 0)", file=sys.stderr)
         return 2
     if args.abuse or args.overload:
         sys.setswitchinterval(0.0005)
+        args.rounds = args.rounds or (2 if args.quick else 3)
         if args.abuse:
-            result, path = run_abuse(args, args.seconds or (8.0 if args.quick else 30.0)), ABUSE_RESULTS
+            result, path = run_abuse(args, args.seconds or (5.0 if args.quick else 15.0)), ABUSE_RESULTS
         else:
             result, path = run_overload(args, args.seconds or (5.0 if args.quick else 15.0)), OVERLOAD_RESULTS
         path.parent.mkdir(parents=True, exist_ok=True)

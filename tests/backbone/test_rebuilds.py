@@ -154,3 +154,36 @@ def test_without_a_rebuild_handler_the_owner_rebuilds_in_place(store, mongo_db):
     sub.poll()
     assert mongo_db.bg_totals.find_one({"_id": "city"})["count"] == 3
     assert mongo_db[REBUILDS].find_one({"_id": "bg:plain"})["mode"] == "in-place"
+
+
+def test_projections_cli_requests_a_rebuild_and_waits_for_the_owner(store, mongo_db, monkeypatch, capsys):
+    import json
+    import threading
+
+    from agora import projections
+
+    for i in range(20):
+        store.append("city", f"s{i}", [ev(i)], 0)
+    sub = make(store, mongo_db)
+    sub.poll()
+    monkeypatch.setenv("AGORA_MONGO_URI", mongo_db.client.address and
+                       f"mongodb://{mongo_db.client.address[0]}:{mongo_db.client.address[1]}/?directConnection=true")
+    monkeypatch.setenv("AGORA_MONGO_DB", mongo_db.name)
+    monkeypatch.setenv("AGORA_EVENTS_DB", mongo_db.name)
+    stop = threading.Event()
+
+    def owner():                                   # the running service: live polls and rebuild steps
+        while not stop.is_set():
+            sub.poll()
+            sub.rebuild_step(max_batches=1, check_every_s=0.05)
+    t = threading.Thread(target=owner)
+    t.start()
+    try:
+        assert projections.main(["rebuild", "bg", "--yes", "--wait", "60"]) == 0
+    finally:
+        stop.set()
+        t.join()
+    out = json.loads(capsys.readouterr().out)
+    assert out["requested"] == ["bg:totals"] and out["states"] == {"bg:totals": "done"}
+    assert mongo_db.bg_totals.find_one({"_id": "city"})["count"] == 20
+    assert projections.main(["rebuild", "nosuchservice", "--yes"]) == 2       # nothing to ask: said so

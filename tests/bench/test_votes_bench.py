@@ -182,3 +182,24 @@ def test_bad_arguments_exit_2_before_starting_anything(argv):
     assert proc.returncode == 2
     assert "error" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_abuse_figures_pool_the_rounds():
+    rounds = [
+        {"samples": [(1.5, 10.0, 201), (2.5, 20.0, 201), (3.5, 300.0, 201), (3.6, 9000.0, 0), (4.5, 1.0, 201)],
+         "quiet": (1.0, 3.0), "burst_window": (3.0, 4.0), "codes": [201] * 60 + [429] * 40,
+         "burst_latency_ms": bv.latency_summary([5.0]), "started_late_s": 0.0},
+        {"samples": [(11.0, 30.0, 201), (13.2, 100.0, 201)],
+         "quiet": (11.0, 13.0), "burst_window": (13.0, 14.0), "codes": [200] * 60 + [429] * 20 + [0],
+         "burst_latency_ms": bv.latency_summary([7.0]), "started_late_s": 0.5},
+    ]
+    f = bv.abuse_figures(rounds, "on", 60)
+    assert f["rounds"] == 2 and f["limit_per_person_per_minute"] == 60
+    assert f["burst"]["accepted"] == 120 and f["burst"]["rejected_429"] == 60 and f["burst"]["sent"] == 181
+    assert f["burst"]["sent_per_s"] == 90.5
+    assert [r["accepted"] for r in f["burst"]["per_round"]] == [60, 60]
+    assert f["others_quiet"]["latency_ms"]["n"] == 3                     # 10, 20, 30 ms
+    assert f["others_during_burst"]["latency_ms"]["n"] == 2              # 300 and 100 ms; no answer is not a latency
+    assert f["others_during_burst"]["by_status"] == {"0": 1, "201": 2}
+    assert f["others_during_burst"]["latency_ms"]["max"] == 300.0
+    assert f["others_p99_per_round"] == [{"quiet": 20.0, "burst": 300.0}, {"quiet": 30.0, "burst": 100.0}]

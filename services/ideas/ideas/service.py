@@ -18,7 +18,7 @@ from agora.tenants import registry_for
 from agora.web import ObservableService, json_route, openapi
 
 from ideas import projections, schemas
-from ideas.dependencies import IdeasApp, load as read_json_like
+from ideas.dependencies import IdeasApp, load
 
 T = "/api/v1/tenants/<tenant>"
 NOT_FOUND = {404: "unknown tenant, project, idea or comment"}
@@ -187,7 +187,7 @@ class IdeasService(ObservableService, InternalRpcMixin):
         """A back-office decision, from the bridge acting as itself (``ServiceRpc("ideas",
         permissions=["ideas.change_status"])``). Idempotent per decision content."""
         registry_for(self.app.store).get(tenant)               # unknown tenant → NotFound
-        body = read_json_like(schemas.StatusChangeIn, {"status": status, "feedback": feedback or "",
-                                                       "feedback_language": feedback_language})
+        body = load(schemas.StatusChangeIn, {"status": status, "feedback": feedback or "",
+                                             "feedback_language": feedback_language})
         return self.app.change_status_from_decision(caller, tenant, idea_id, body["status"], body["feedback"],
                                                     body.get("feedback_language"))
