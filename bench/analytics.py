@@ -15,7 +15,7 @@ seeded perturbation (token dropout + shuffle) up to N ideas (10,000; --quick: 3,
   (``analytics.synthetic``: five concerns in seven languages, 5 % junk, demographics, ~3 votes per idea by a pool of
   voters), each size in its own process: CPU seconds, peak RSS, CPU seconds per 1,000 ideas, and the growth of that
   per-idea cost from the small to the large size (≤ 1 means no worse than linear). Sizes: 10,000 and 100,000
-  (goals: ≤ 600 CPU s and ≤ 1.5 GB at 100,000); ``--quick``: 2,000 and 10,000. ``--whole-only`` skips the rest.
+  (goals: ≤ 600 CPU s and ≤ 1.5 GB at 100,000); ``--quick``: 1,000 and 5,000. ``--whole-only`` skips the rest.
 
 Prints one JSON object on its last line and writes it to bench/results/analytics.json.
 """
@@ -48,14 +48,14 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2, help="interleaved timing rounds, best kept (default 2)")
     ap.add_argument("--updates", type=int, default=None, help="online updates timed (default 100; quick 30)")
     ap.add_argument("--whole-sizes", default=None, help="sizes of the whole-analysis runs (default 10000,100000; "
-                                                          "quick 2000,10000)")
+                                                          "quick 1000,5000)")
     ap.add_argument("--whole-only", action="store_true", help="only the whole-analysis runs")
     ap.add_argument("--whole-child", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.whole_child:
         print(json.dumps(whole_analysis(args.whole_child)))
         return 0
-    sizes = [int(x) for x in (args.whole_sizes or ("2000,10000" if args.quick else "10000,100000")).split(",")]
+    sizes = [int(x) for x in (args.whole_sizes or ("1000,5000" if args.quick else "10000,100000")).split(",")]
     whole = run_whole(sizes)
     if args.whole_only:
         result = {"bench": "analytics", "quick": args.quick, "whole": whole}

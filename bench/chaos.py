@@ -129,7 +129,11 @@ class Platform:
         self.storage = work / "db"
         self.storage.mkdir(parents=True, exist_ok=True)
         self.server = SecantusServer(storage=str(self.storage), port=self.db_port)
-        self.vhost = PrivateBroker(work) if private_broker else Vhost()
+        try:
+            self.vhost = PrivateBroker(work) if private_broker else Vhost()
+        except BaseException:
+            self.server.stop()
+            raise
         self.private_broker = private_broker
         self.db_name = "chaos"
         self.extra = {"AGORA_JWT_SECRET": SECRET, "AGORA_LOG_LEVEL": "WARNING", "AGORA_ENV": "development",

@@ -31,7 +31,8 @@ Abuse (``--abuse``, bench/results/votes-abuse.json): issue 16's "one citizen sub
 closed-loop population (``--citizens`` threads, each a new citizen per vote, ``--think`` seconds between votes) votes
 at a moderate rate; after a quiet stretch (the reference), one citizen (one token) sends writes back to back on
 ``--burst-connections`` connections from a process of its own, ignoring Retry-After (flipping its reaction on the
-ideas, so that every write changes something; a new abuser token per round, so each round starts with a fresh
+ideas, dealt over ``--projects`` projects so that its parallel writes are different streams and do not conflict:
+every write changes something; a new abuser token per round, so each round starts with a fresh
 allowance). Two votes services run side by side, each on a fresh database and vhost of the same store: one with
 ``AGORA_RATE_LIMITS=on`` (the tenant's default 60 writes a minute per person), one ``off`` as the baseline; the
 ``--rounds`` alternate on, off, on, off … so that both see the same share of the machine's other load. Figures: the
@@ -295,19 +296,24 @@ class Checkpoints(threading.Thread):
 
 
 # ------------------------------------------------------------------------------------------------ shared set-up
-def seed(store, tenant: str, n_ideas: int) -> list[str]:
-    """A project with an open voting phase and ``n_ideas`` published ideas, appended straight to the log."""
+def seed(store, tenant: str, n_ideas: int, projects: int = 1) -> list[str]:
+    """``projects`` projects (``p-bench``, ``p-bench-1`` …), each with an open voting phase, and ``n_ideas``
+    published ideas dealt round robin over them (idea ``i-k`` in project ``k % projects``), appended straight to the
+    log. A person's reactions in one project are one stream: writes in different projects never conflict."""
     from agora.events.envelope import NewEvent
     now = datetime.now(timezone.utc)
-    pid, phid = "p-bench", "ph-bench"
-    store.append(tenant, f"project-{pid}", [
-        NewEvent("ProjectCreated", {"project_id": pid, "title": "Bench", "language": "en", "created_by": "adm",
-                                    "workflow": {"published": []}}),
-        NewEvent("PhaseAdded", {"project_id": pid, "phase_id": phid, "kind": "voting", "title": "vote",
-                                "start": iso(now - timedelta(days=1)), "end": iso(now + timedelta(days=1)),
-                                "added_by": "adm"})], 0)
+    names = [("p-bench" if j == 0 else f"p-bench-{j}", "ph-bench" if j == 0 else f"ph-bench-{j}")
+             for j in range(projects)]
+    for pid, phid in names:
+        store.append(tenant, f"project-{pid}", [
+            NewEvent("ProjectCreated", {"project_id": pid, "title": "Bench", "language": "en", "created_by": "adm",
+                                        "workflow": {"published": []}}),
+            NewEvent("PhaseAdded", {"project_id": pid, "phase_id": phid, "kind": "voting", "title": "vote",
+                                    "start": iso(now - timedelta(days=1)), "end": iso(now + timedelta(days=1)),
+                                    "added_by": "adm"})], 0)
     ideas = [f"i-{k}" for k in range(n_ideas)]
-    for iid in ideas:
+    for k, iid in enumerate(ideas):
+        pid, phid = names[k % projects]
         store.append(tenant, f"idea-{iid}", [NewEvent("IdeaSubmitted", {
             "idea_id": iid, "project_id": pid, "phase_id": phid, "title": "t", "body": "b", "language": "en",
             "author": "a", "status": "published"})], 0)
@@ -325,7 +331,7 @@ def wait_ideas(base: str, last_idea: str, timeout: float = 60.0) -> None:
 
 
 @contextlib.contextmanager
-def votes_platform(server, n_ideas: int, db_name: str, tenant: str = "bench", **service_env):
+def votes_platform(server, n_ideas: int, db_name: str, tenant: str = "bench", projects: int = 1, **service_env):
     """A fresh database and vhost on ``server``, seeded, with the relay and one votes service (extra env
     ``service_env``) running: yields (service process, tenant base URL, ideas, database)."""
     import pymongo
@@ -337,7 +343,7 @@ def votes_platform(server, n_ideas: int, db_name: str, tenant: str = "bench", **
     client = pymongo.MongoClient(server.uri, tz_aware=True)
     try:
         db = client.get_database(db_name)
-        ideas = seed(EventStore(db).ensure_indexes(), tenant, n_ideas)
+        ideas = seed(EventStore(db).ensure_indexes(), tenant, n_ideas, projects)
         extra = {"AGORA_JWT_SECRET": SECRET, "AGORA_SERVICE_NAME": "votes", "AGORA_LOG_LEVEL": "WARNING"}
         relay = start_relay(server.uri, db_name, vhost.uri, **extra)
         relay.wait_ready(30)
@@ -491,10 +497,11 @@ class Population:
     """The other citizens: a closed loop of ``n`` threads; each casts a vote as a new citizen (own token, consented
     demographics), reads the answer, thinks ``think_s`` (±50 %), and again. Records (sent wall time, ms, status)."""
 
-    def __init__(self, base: str, tenant: str, ideas: list[str], n: int, think_s: float):
+    def __init__(self, base: str, tenant: str, ideas: list[str], n: int, think_s: float, prefix: str = "c"):
         import itertools
         import random
         self.base, self.tenant, self.ideas, self.n, self.think_s = base, tenant, ideas, n, think_s
+        self.prefix = prefix
         self.counter = itertools.count()
         self.samples: list[tuple[float, float, int]] = []
         self.halt = threading.Event()
@@ -507,7 +514,7 @@ class Population:
         c.connect_all()
         while not self.halt.is_set():
             k = next(self.counter)
-            token = auth.mint(f"c{k}", self.tenant, ["citizen"], secret=SECRET, ttl_s=3600)
+            token = auth.mint(f"{self.prefix}{k}", self.tenant, ["citizen"], secret=SECRET, ttl_s=3600)
             body = {"value": 1 if k % 5 else -1,
                     "personal": {"consent": True, "birth_year": 1940 + k % 70,
                                  "gender": ("female", "male", "non_binary")[k % 3], "district": f"d{k % 7}"}}
@@ -536,24 +543,32 @@ class Population:
 
 # ------------------------------------------------------------------------------------------------ --abuse
 def abuse_round(base: str, ideas: list[str], limits: str, round_no: int, args, quiet_s: float,
-                burst_s: float) -> dict:
+                burst_s: float, pids: dict | None = None) -> dict:
     """One round of --abuse on one service: the population votes alone for ``quiet_s`` (the reference), then one
     citizen (a token of its own per round, so each round starts with a fresh allowance) bursts for ``burst_s``.
-    Returns the raw samples: the population's, the burst's codes and the windows."""
+    Returns the raw samples: the population's, the burst's codes, the windows, and the CPU seconds each of ``pids``
+    (role → pid: the service, the store) used in each window."""
     from agora import auth
     token = auth.mint(f"abuser-{limits}-{round_no}", "bench", ["citizen"], secret=SECRET, ttl_s=3600)
     quiet_from = time.time() + 1.0          # the population's first second is warm-up
     start_at = quiet_from + quiet_s
     end_at = start_at + burst_s
     proc, queue = _subprocess(_burst_worker, base, token, len(ideas), start_at, end_at, args.burst_connections)
-    pop = Population(base, "bench", ideas, args.citizens, args.think).start()
-    time.sleep(max(0.0, end_at - time.time()))
+    pop = Population(base, "bench", ideas, args.citizens, args.think, prefix=f"c{round_no}-").start()
+    pids = pids or {}
+    cpu = []
+    for until in (quiet_from, start_at, end_at):
+        time.sleep(max(0.0, until - time.time()))
+        cpu.append({role: cpu_seconds(pid) for role, pid in pids.items()})
     pop.stop()
     burst = _collect(proc, queue, 120)
     started = burst["started"] or start_at
     return {"samples": pop.samples, "quiet": (quiet_from, start_at), "burst_window": (started, end_at),
             "codes": burst["codes"], "burst_latency_ms": burst["latency_ms"],
-            "started_late_s": round(max(0.0, started - start_at), 2)}
+            "started_late_s": round(max(0.0, started - start_at), 2),
+            "window_crossed": int(started // 60) != int(end_at // 60),
+            "cpu_s": {role: {"quiet": round(cpu[1][role] - cpu[0][role], 2),
+                             "burst": round(cpu[2][role] - cpu[1][role], 2)} for role in pids}}
 
 
 def abuse_figures(rounds: list[dict], limits: str, limit_per_minute: int | None) -> dict:
@@ -575,8 +590,10 @@ def abuse_figures(rounds: list[dict], limits: str, limit_per_minute: int | None)
                   "sent_per_s": round(len(codes) / burst_seconds, 1) if burst_seconds else None,
                   "per_round": [{"accepted": sum(1 for c in r["codes"] if accepted(c)),
                                  "rejected_429": sum(1 for c in r["codes"] if c == 429),
-                                 "latency_ms": r["burst_latency_ms"], "started_late_s": r["started_late_s"]}
+                                 "latency_ms": r["burst_latency_ms"], "started_late_s": r["started_late_s"],
+                                 "crossed_a_minute_window": r.get("window_crossed")}
                                 for r in rounds]},
+        "cpu_cores": cpu_cores(rounds),
         "others_quiet": quiet, "others_during_burst": during,
         "others_p99_during_vs_quiet": ratio(during["latency_ms"]["p99"], quiet["latency_ms"]["p99"]),
         "others_p99_per_round": [{"quiet": latency_summary([ms for _, ms, c in in_window(r["samples"], *r["quiet"])
@@ -585,6 +602,18 @@ def abuse_figures(rounds: list[dict], limits: str, limit_per_minute: int | None)
                                                             in_window(r["samples"], *r["burst_window"])
                                                             if accepted(c)])["p99"]} for r in rounds],
     }
+
+
+def cpu_cores(rounds: list[dict]) -> dict:
+    """Cores each role (service, store) used alone and during the bursts, pooled over the rounds."""
+    out = {}
+    roles = sorted({role for r in rounds for role in r.get("cpu_s", {})})
+    for role in roles:
+        for window, key in (("quiet", "quiet"), ("burst_window", "burst")):
+            seconds = sum(r[window][1] - r[window][0] for r in rounds)
+            used = sum(r["cpu_s"][role][key] for r in rounds)
+            out.setdefault(role, {})[key] = round(used / seconds, 2) if seconds > 0 else None
+    return out
 
 
 def run_abuse(args, seconds: float) -> dict:
@@ -599,16 +628,17 @@ def run_abuse(args, seconds: float) -> dict:
     try:
         log(f"SecantusDB {server.uri}")
         with contextlib.ExitStack() as stack:
-            platforms = {limits: stack.enter_context(votes_platform(server, args.ideas, f"bench_abuse_{limits}",
-                                                                    AGORA_RATE_LIMITS=limits))
+            platforms = {limits: stack.enter_context(votes_platform(
+                server, args.ideas, f"bench_abuse_{limits}", projects=args.projects, AGORA_RATE_LIMITS=limits))
                          for limits in ("on", "off")}
             for round_no in range(args.rounds):
                 for limits in ("on", "off"):
-                    _svc, base, ideas, _db = platforms[limits]
+                    svc, base, ideas, _db = platforms[limits]
                     log(f"round {round_no + 1}/{args.rounds}, limits {limits}: {args.citizens} citizens thinking "
                         f"{args.think:.2f}s, {quiet_s:.0f}s alone, then one citizen bursts on "
                         f"{args.burst_connections} connections for {burst_s:.0f}s")
-                    runs[limits].append(abuse_round(base, ideas, limits, round_no, args, quiet_s, burst_s))
+                    runs[limits].append(abuse_round(base, ideas, limits, round_no, args, quiet_s, burst_s,
+                                                    {"service": svc.proc.pid, "store": server.proc.pid}))
     finally:
         server.stop()
     on = abuse_figures(runs["on"], "on", DEFAULTS["writes_per_minute_person"])
@@ -620,7 +650,7 @@ def run_abuse(args, seconds: float) -> dict:
     return {
         "bench": "votes-abuse", "quick": args.quick, "rounds": args.rounds, "quiet_s": quiet_s, "burst_s": burst_s,
         "citizens": args.citizens, "think_s": args.think, "burst_connections": args.burst_connections,
-        "burst_accepted": on["burst"]["accepted"], "burst_429": on["burst"]["rejected_429"],
+        "projects": args.projects, "burst_accepted": on["burst"]["accepted"], "burst_429": on["burst"]["rejected_429"],
         "burst_sent": on["burst"]["sent"], "burst_sent_per_s": on["burst"]["sent_per_s"],
         "others_p50_ms": on["others_during_burst"]["latency_ms"]["p50"], "others_p99_ms": p99_on,
         "goal_others_p99_ms": 250,
@@ -634,6 +664,7 @@ def run_abuse(args, seconds: float) -> dict:
         "others_p50_on_vs_off": ratio(on["others_during_burst"]["latency_ms"]["p50"],
                                       off["others_during_burst"]["latency_ms"]["p50"]),
         "burst_accepted_on_vs_off": ratio(on["burst"]["accepted"], off["burst"]["accepted"], 3),
+        "service_cpu_cores": {"on": on["cpu_cores"].get("service"), "off": off["cpu_cores"].get("service")},
         "limits": {"on": on, "off": off},
         "note": "limits on and off are two services side by side on fresh databases of one store, rounds alternating "
                 "on/off; the machine is shared with other work: compare within one run (ratios)",
@@ -818,6 +849,10 @@ def main(argv=None) -> int:
     ap.add_argument("--citizens", type=int, default=16, help="--abuse: the other citizens (closed loop, default 16)")
     ap.add_argument("--think", type=float, default=0.25,
                     help="--abuse: each other citizen's think time between votes in seconds (±50%%, default 0.25)")
+    ap.add_argument("--projects", type=int, default=8,
+                    help="--abuse: projects the ideas are dealt over (default 8: the abuser's writes in different "
+                         "projects are different streams, so its parallel writes do not conflict and it goes as fast "
+                         "as the service lets it)")
     ap.add_argument("--rounds", type=int, default=None,
                     help="--abuse: rounds, each limits on then off (default 2 with --quick, else 3)")
     ap.add_argument("--burst-connections", type=int, default=4,
@@ -830,10 +865,10 @@ def main(argv=None) -> int:
     seconds = args.seconds or (6.0 if args.quick else 20.0)
     if seconds <= 0 or args.concurrency < 1 or args.ideas < 1 or args.replicas < 1 or args.citizens < 1 \
             or args.think < 0 or args.burst_connections < 1 or args.overload_threads < 1 \
-            or (args.rounds is not None and args.rounds < 1) \
+            or (args.rounds is not None and args.rounds < 1) or args.projects < 1 \
             or (args.max_queue is not None and args.max_queue < 0):
-        print("error: --seconds, --concurrency, --ideas, --replicas, --citizens, --rounds, --burst-connections and "
-              "--overload-threads must be positive (--think, --max-queue ≥ 0)", file=sys.stderr)
+        print("error: --seconds, --concurrency, --ideas, --replicas, --citizens, --rounds, --projects, "
+              "--burst-connections and --overload-threads must be positive (--think, --max-queue ≥ 0)", file=sys.stderr)
         return 2
     if args.abuse or args.overload:
         sys.setswitchinterval(0.0005)

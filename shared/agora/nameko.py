@@ -325,18 +325,23 @@ class SubscriptionEntrypoint(Entrypoint):
                 keep.append((sequence, message))
         self._pending = keep
 
+    # live batches per turn: under a load the projection barely keeps up with, an unbounded poll would never
+    # return, and a requested rebuild (whose batches run between the live ones) would never advance
+    LIVE_BATCHES_PER_TURN = 8
+
     def _process(self):
         while not self._stop.is_set():
             self._bell.clear()           # cleared before polling: a ring during the poll is never lost
             rebuilding = None
+            handled = 0
             try:
-                self.subscription.poll()
+                handled = self.subscription.poll(max_batches=self.LIVE_BATCHES_PER_TURN)
                 rebuilding = self.subscription.rebuild_step()
             except Exception:  # noqa: BLE001 - store hiccup: retry shortly
                 log.exception("subscription %s: poll failed", self.queue_name)
                 eventlet.sleep(1)
-            if rebuilding == "building":
-                eventlet.sleep(0)                # a rebuild under way: go on between live polls
+            if rebuilding == "building" or handled or self.subscription.more:
+                eventlet.sleep(0)                # more may be pending, or a rebuild is under way: go on
                 continue
             self._bell.wait(timeout=1.0)
 

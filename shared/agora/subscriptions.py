@@ -160,6 +160,7 @@ class Subscription:
         if current is None or (collections is not None and current.get("collections") != sorted(collections)):
             self.checkpoints.update_one({"_id": self.key}, update, upsert=True)
         self.reached = 0
+        self.more = False
         if layout is not None:
             self._ensure_layout(layout, collections or [])
 
@@ -281,9 +282,11 @@ class Subscription:
             return 0                                 # another process owns this subscription: stand by
         total = 0
         batches = 0
+        self.more = False
         start = self.position()
         while until is None or start < until:
             if max_batches is not None and batches >= max_batches:
+                self.more = True                     # stopped by max_batches: more may be pending
                 break
             batches += 1
             if not self.acquire():

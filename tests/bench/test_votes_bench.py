@@ -203,3 +203,12 @@ def test_abuse_figures_pool_the_rounds():
     assert f["others_during_burst"]["by_status"] == {"0": 1, "201": 2}
     assert f["others_during_burst"]["latency_ms"]["max"] == 300.0
     assert f["others_p99_per_round"] == [{"quiet": 20.0, "burst": 300.0}, {"quiet": 30.0, "burst": 100.0}]
+
+
+def test_cpu_cores_pool_the_windows_of_every_round():
+    rounds = [{"quiet": (0.0, 2.0), "burst_window": (2.0, 6.0),
+               "cpu_s": {"service": {"quiet": 1.0, "burst": 3.0}, "store": {"quiet": 0.5, "burst": 2.0}}},
+              {"quiet": (10.0, 12.0), "burst_window": (12.0, 16.0),
+               "cpu_s": {"service": {"quiet": 0.6, "burst": 4.2}, "store": {"quiet": 0.3, "burst": 2.0}}}]
+    assert bv.cpu_cores(rounds) == {"service": {"quiet": 0.4, "burst": 0.9}, "store": {"quiet": 0.2, "burst": 0.5}}
+    assert bv.cpu_cores([{"quiet": (0, 1), "burst_window": (1, 2)}]) == {}

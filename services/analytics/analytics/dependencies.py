@@ -24,7 +24,9 @@
 
 Settings (environment): ``AGORA_ANALYTICS_MIN_IDEAS`` (10), ``AGORA_ANALYTICS_DEBOUNCE_S`` (0.5),
 ``AGORA_ANALYTICS_RETRAIN_INTERVAL_S`` (900), ``AGORA_ANALYTICS_WORKERS`` (1), ``AGORA_ANALYTICS_SEED`` (42),
-``AGORA_ANALYTICS_K_CANDIDATES`` ("2,3,4,5,6,8,10,12"), ``AGORA_ANALYTICS_PASSES`` (5), ``AGORA_ANALYTICS_DEMO_TENANT``
+``AGORA_ANALYTICS_K_CANDIDATES`` ("2,3,4,5,6,8,10,12"), ``AGORA_ANALYTICS_SETTLE_S`` (5: a corpus of at most
+``AGORA_ANALYTICS_SETTLE_MAX_IDEAS`` (5000) ideas that changed and then stayed quiet that long is retrained on
+everything, so its topics equal the batch analysis), ``AGORA_ANALYTICS_PASSES`` (5), ``AGORA_ANALYTICS_DEMO_TENANT``
 (unset: no demo; else that tenant's analytics are readable without a token by the dashboard's demo mode).
 """
 from __future__ import annotations
@@ -78,6 +80,8 @@ class Settings:
     retrain_interval_s: float = 900.0
     workers: int = 1
     demo_tenant: str | None = None
+    settle_s: float = 5.0
+    settle_max_ideas: int = 5000
     params: TopicParams = dataclasses.field(default_factory=TopicParams)
 
     @classmethod
@@ -92,7 +96,9 @@ class Settings:
                    debounce_s=_env("AGORA_ANALYTICS_DEBOUNCE_S", 0.5, float),
                    retrain_interval_s=_env("AGORA_ANALYTICS_RETRAIN_INTERVAL_S", 900.0, float),
                    workers=max(1, _env("AGORA_ANALYTICS_WORKERS", 1, int)),
-                   demo_tenant=_env("AGORA_ANALYTICS_DEMO_TENANT", None), params=params)
+                   demo_tenant=_env("AGORA_ANALYTICS_DEMO_TENANT", None), params=params,
+                   settle_s=_env("AGORA_ANALYTICS_SETTLE_S", 5.0, float),
+                   settle_max_ideas=_env("AGORA_ANALYTICS_SETTLE_MAX_IDEAS", 5000, int))
 
 
 def budget_types_registered() -> bool:
@@ -374,6 +380,10 @@ class Engine:
             return False
         if model.needs_retrain(n):
             return quiet
+        # a small corpus that settled (no change for settle_s) is retrained on everything it has: cheap, and the
+        # topics then equal the batch analysis of the same ideas instead of a model of its first ideas + updates
+        if n <= self.settings.settle_max_ideas and now - c.changed_at >= self.settings.settle_s:
+            return True
         return now - self._last_trained.get(c.key, 0.0) >= self.settings.retrain_interval_s
 
     def _submit(self, c: live.Corpus) -> None:
@@ -417,7 +427,7 @@ class Engine:
                 log.exception("analytics: could not save the model of %s", c.key)
         self._last_trained[c.key] = time.monotonic()
         # nothing changed while training → this model is up to date (no periodic retrain until the next change)
-        self._trained_version[c.key] = c.version if changed_during is False else -1
+        self._trained_version[c.key] = c.version if changed_during is not True else -1
         c.jobs_installed = max(c.jobs_installed, c.training_job)
         if c.jobs_installed >= c.jobs_requested:
             c.job_overrides = {}

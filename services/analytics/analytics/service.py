@@ -62,6 +62,8 @@ class AnalyticsService(ObservableService):
 
     # ================================================================== helpers
     def _auth(self, request, tenant):
+        """Read routes are declared ``public`` for the route layer (a sent token is still checked there: tenant and
+        roles); here, anonymous callers pass only for the demo tenant (``AGORA_ANALYTICS_DEMO_TENANT``)."""
         demo = self.engine.settings.demo_tenant
         if demo and tenant == demo and not request.headers.get("Authorization"):
             return None
@@ -104,13 +106,13 @@ class AnalyticsService(ObservableService):
 
     # ================================================================== API
     @json_route("GET", T + "/analytics/projects", summary="Projects with analytics (status, phases) of a tenant",
-                response_schema=schemas.ProjectsOut, auth_roles=sorted(CIVIL_SERVANTS), tags=TAGS)
+                response_schema=schemas.ProjectsOut, auth_roles=sorted(CIVIL_SERVANTS), public=True, tags=TAGS)
     def projects(self, request, tenant):
         self._auth(request, tenant)
         return {"items": [c.status() for c in self.engine.projects(tenant)]}
 
     @json_route("GET", P + "/status", summary="Corpus and model status of a project", responses=NOT_FOUND,
-                response_schema=schemas.StatusOut, auth_roles=sorted(CIVIL_SERVANTS), tags=TAGS)
+                response_schema=schemas.StatusOut, auth_roles=sorted(CIVIL_SERVANTS), public=True, tags=TAGS)
     def status(self, request, tenant, project):
         self._auth(request, tenant)
         return self.engine.corpus(tenant, project).status()
@@ -129,7 +131,7 @@ class AnalyticsService(ObservableService):
 
     @json_route("GET", P + "/report", summary="The analytics report (topics, assignments, clusters, segments)",
                 query_schema=schemas.ReportQuery, response_schema=schemas.ReportOut, responses=NOT_FOUND,
-                auth_roles=sorted(CIVIL_SERVANTS), tags=TAGS)
+                auth_roles=sorted(CIVIL_SERVANTS), public=True, tags=TAGS)
     def report(self, request, tenant, project):
         self._auth(request, tenant)
         q = load_query(request, schemas.ReportQuery)
@@ -146,7 +148,7 @@ class AnalyticsService(ObservableService):
 
     @json_route("GET", P + "/summary", summary="The input summary: cited sentences per topic and cluster, "
                 "differences in plain sentences, junk set aside, k-selection scores",
-                query_schema=schemas.TableQuery, responses=NOT_FOUND, auth_roles=sorted(CIVIL_SERVANTS), tags=TAGS)
+                query_schema=schemas.TableQuery, responses=NOT_FOUND, auth_roles=sorted(CIVIL_SERVANTS), public=True, tags=TAGS)
     def summary(self, request, tenant, project):
         self._auth(request, tenant)
         q = load_query(request, schemas.TableQuery)
@@ -159,7 +161,7 @@ class AnalyticsService(ObservableService):
                 "summaries": v["summaries"], "junk": v["junk"], "k_selection": v["k_selection"], "titles": titles}
 
     @json_route("GET", P + "/report.html", summary="The input report as a self-contained HTML page",
-                query_schema=schemas.TableQuery, responses=NOT_FOUND, auth_roles=sorted(CIVIL_SERVANTS), tags=TAGS)
+                query_schema=schemas.TableQuery, responses=NOT_FOUND, auth_roles=sorted(CIVIL_SERVANTS), public=True, tags=TAGS)
     def report_html(self, request, tenant, project):
         self._auth(request, tenant)
         page = self._report_page(request, tenant, project)
@@ -168,7 +170,8 @@ class AnalyticsService(ObservableService):
             "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"})
 
     @json_route("GET", P + "/report.pdf", summary="The input report as a PDF (headless Chromium, no network)",
-                query_schema=schemas.TableQuery, responses=NOT_FOUND, auth_roles=sorted(CIVIL_SERVANTS), tags=TAGS)
+                query_schema=schemas.TableQuery, responses=NOT_FOUND, auth_roles=sorted(CIVIL_SERVANTS), public=True,
+                tags=TAGS)
     def report_pdf(self, request, tenant, project):
         from eventlet import tpool
 
@@ -232,37 +235,37 @@ class AnalyticsService(ObservableService):
 
     @json_route("GET", P + "/topics", summary="Topics with labels, terms, counts and example ideas",
                 query_schema=schemas.TableQuery, response_schema=schemas.TopicsOut, responses=NOT_FOUND,
-                auth_roles=sorted(CIVIL_SERVANTS), tags=TAGS)
+                auth_roles=sorted(CIVIL_SERVANTS), public=True, tags=TAGS)
     def topics(self, request, tenant, project):
         return self._table(request, tenant, project, "topics")
 
     @json_route("GET", P + "/assignments", summary="Topic of every idea (updated online as ideas arrive)",
                 query_schema=schemas.TableQuery, response_schema=schemas.AssignmentsOut, responses=NOT_FOUND,
-                auth_roles=sorted(CIVIL_SERVANTS), tags=TAGS)
+                auth_roles=sorted(CIVIL_SERVANTS), public=True, tags=TAGS)
     def assignments(self, request, tenant, project):
         return self._table(request, tenant, project, "assignments")
 
     @json_route("GET", P + "/segments", summary="Topic × demographic segment table (chi-square, BH-adjusted)",
                 query_schema=schemas.SegmentQuery, response_schema=schemas.SegmentsOut, responses=NOT_FOUND,
-                auth_roles=sorted(CIVIL_SERVANTS), tags=TAGS)
+                auth_roles=sorted(CIVIL_SERVANTS), public=True, tags=TAGS)
     def segments(self, request, tenant, project):
         return self._table(request, tenant, project, "segments", schemas.SegmentQuery)
 
     @json_route("GET", P + "/clusters", summary="Clusters of similar ideas (one row per member, near-duplicates)",
                 query_schema=schemas.TableQuery, response_schema=schemas.ClustersOut, responses=NOT_FOUND,
-                auth_roles=sorted(CIVIL_SERVANTS), tags=TAGS)
+                auth_roles=sorted(CIVIL_SERVANTS), public=True, tags=TAGS)
     def clusters(self, request, tenant, project):
         return self._table(request, tenant, project, "clusters")
 
     @json_route("GET", P + "/near-duplicates", summary="Pairs of near-duplicate ideas",
                 query_schema=schemas.TableQuery, response_schema=schemas.DuplicatesOut, responses=NOT_FOUND,
-                auth_roles=sorted(CIVIL_SERVANTS), tags=TAGS)
+                auth_roles=sorted(CIVIL_SERVANTS), public=True, tags=TAGS)
     def near_duplicates(self, request, tenant, project):
         return self._table(request, tenant, project, "near_duplicates")
 
     @json_route("GET", P + "/trends", summary="Ideas per topic per ISO week",
                 query_schema=schemas.TableQuery, response_schema=schemas.TrendsOut, responses=NOT_FOUND,
-                auth_roles=sorted(CIVIL_SERVANTS), tags=TAGS)
+                auth_roles=sorted(CIVIL_SERVANTS), public=True, tags=TAGS)
     def trends(self, request, tenant, project):
         return self._table(request, tenant, project, "trends")
 

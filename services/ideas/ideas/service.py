@@ -37,7 +37,7 @@ class IdeasService(ObservableService, InternalRpcMixin):
 
     # ================================================================== projections
     @subscribe("board", projections.SOURCES, batched=True, collections=list(projections.COLLECTIONS),
-               layout=projections.LAYOUT)
+               layout=projections.LAYOUT, blue_green=True)
     def on_events(self, events, session):
         projections.apply_batch(self.db, events, session)
 

@@ -88,6 +88,8 @@ def test_demo_dashboard_shows_real_data_without_console_errors(service, browser)
     assert browser.find_elements(By.CSS_SELECTOR, "#clusters .cluster")
     rows = browser.find_elements(By.CSS_SELECTOR, "#assignments tbody tr")
     assert len(rows) == len(service["ideas"])
+    assert browser.find_element(By.ID, "report-html").is_displayed()
+    assert browser.find_element(By.ID, "report-pdf").is_displayed()
     exports = browser.find_elements(By.CSS_SELECTOR, "a.export")
     tables = {a.get_attribute("href").split("/analytics/")[1].split("?")[0] for a in exports}
     assert tables == {"topics", "segments", "trends", "clusters", "near-duplicates", "assignments"}
@@ -199,10 +201,11 @@ def test_names_not_ids_keyboard_and_phone_viewport(service, browser):
     assert {"f-project", "f-phase", "f-measure", "f-dimension"} <= set(reached), reached
     dim = browser.find_element(By.ID, "f-dimension")
     dim.send_keys(Keys.ARROW_DOWN)
-    WebDriverWait(browser, 10).until(lambda d: {c.get_attribute("data-segment") for c in d.find_elements(
-        By.CSS_SELECTOR, "#heatmap-svg g.cell")} <= {"female", "male", "other"})
-    assert all(c.get_attribute("tabindex") == "0" and c.get_attribute("aria-label")
-               for c in browser.find_elements(By.CSS_SELECTOR, "#heatmap-svg g.cell"))
+    cells_js = ("return Array.from(document.querySelectorAll('#heatmap-svg g.cell')).map(function (c) {"
+                " return [c.getAttribute('data-segment'), c.getAttribute('tabindex'), c.getAttribute('aria-label')]; })")
+    WebDriverWait(browser, 10).until(lambda d: (cells := d.execute_script(cells_js))
+                                     and {c[0] for c in cells} <= {"female", "male", "other"})
+    assert all(c[1] == "0" and c[2] for c in browser.execute_script(cells_js))
     # phone: 375 px wide, nothing wider than the screen except the scrollable charts
     browser.set_window_size(375, 812)
     browser.get(svc.url + "/dashboard/")

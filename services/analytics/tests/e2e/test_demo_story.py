@@ -46,7 +46,7 @@ def seed_demo(seeder: Seeder) -> dict:
         by = rng.choice([rng.randint(year - 30, year - 18), rng.randint(year - 59, year - 31),
                          rng.randint(year - 90, year - 60)])
         people.append({"sub": f"citizen-{i:03d}", "birth_year": by, "gender": rng.choice(["female", "male"])})
-    themes = {}
+    themes = {"_supports": 0}
     for n, (theme, language, title, body) in enumerate(demo.IDEAS):
         iid = f"idea-{n:02d}"
         author = rng.choice(people)
@@ -58,6 +58,7 @@ def seed_demo(seeder: Seeder) -> dict:
         themes[iid] = (theme, language)
         for person in people:
             if rng.random() < 0.15 * demo.AFFINITY[theme][demo._group(person["birth_year"])]:
+                themes["_supports"] += 1
                 seeder.append(f"reactions-{PROJECT}-{person['sub']}", "ReactionCast", {
                     "target_type": "idea", "target_id": iid, "idea_id": iid, "project_id": PROJECT,
                     "phase_id": "ideation", "voter": person["sub"], "value": 1, "previous": 0,
@@ -83,9 +84,13 @@ def demo_service(secantus):
 
 
 def test_demo_report_tells_the_story(demo_service, browser):  # noqa: F811 - the fixture
-    svc, themes = demo_service["svc"], demo_service["themes"]
+    svc, themes = demo_service["svc"], dict(demo_service["themes"])
+    supports = themes.pop("_supports")
     base = svc.url + f"/api/v1/tenants/{TENANT}/projects/{PROJECT}/analytics"
     hdr = headers(("admin",), tenant=TENANT)
+    wait_for(lambda: (r := requests.get(base + "/status", headers=hdr, timeout=30)).status_code == 200
+             and (s := r.json())["n_supports"] == supports and s["n_ideas"] == len(themes) and s["model"]
+             and not s["training"] and s["jobs_installed"] >= s["jobs_requested"], 180, 0.5, "all events, model")
     report = wait_for(lambda: (r := requests.get(base + "/report", headers=hdr, timeout=60)).status_code == 200
                       and (body := r.json())["topics"] and len(body["assignments"]) == len(themes) and body,
                       120, 0.5, "demo report")
@@ -104,6 +109,7 @@ def test_demo_report_tells_the_story(demo_service, browser):  # noqa: F811 - the
     assert any("60–80" in s and "parking" in s for s in sentences)
     # the dashboard's default view (demo mode, no token) shows both, and is kept as a screenshot
     browser.set_window_size(1400, 2200)
+    browser.get(svc.url + "/dashboard/?demo=1")
     browser.execute_script("sessionStorage.clear()")
     browser.get(svc.url + "/dashboard/?demo=1")
     loaded(browser, timeout=60)

@@ -51,7 +51,7 @@ def run_both(inst: Instance, completion):
     return out
 
 
-@pytest.mark.parametrize("completion", [None, "add1", "exhaust"])
+@pytest.mark.parametrize("completion", [None, "add1", pytest.param("exhaust", marks=pytest.mark.slow)])
 def test_fast_mes_equals_reference(completion):
     for seed in range(200):
         ref, fast = run_both(instance(seed), completion)

@@ -403,3 +403,34 @@ def test_bridge_changes_status_as_itself_idempotently(running, c):
             with pytest.raises((errors.Forbidden, errors.Unauthorized)):
                 proxy.ideas.change_status_from_decision(T, idea, "accepted", "x")
     assert running.store.head() == head
+
+
+# ------------------------------------------------------------------ rebuilds
+def test_a_requested_rebuild_is_blue_green_and_equals_live(running, c):
+    from agora.projections import request
+    from ideas.projections import COLLECTIONS
+    project = c.project()
+    idea = c.submit(project, title="Rebuilt idea", display_name="Reb").json()["idea_id"]
+    c.call("POST", f"/ideas/{idea}/comments", "bob", {"body": "still here"})
+    c.call("POST", f"/ideas/{idea}/flag", "bob", {"reason": "test"})
+    head = running.store.head()
+    eventually(lambda: running.db["subscription_checkpoints"].find_one({"_id": "ideas:board"})["position"] >= head)
+
+    def snapshot():
+        return {n: sorted(running.db[n].find(), key=lambda d: str(d["_id"])) for n in COLLECTIONS}
+    live = snapshot()
+    out = request(running.db, "ideas", "board", wait_s=60)
+    assert out["states"] == {"ideas:board": "done"}, out
+    assert running.db["projection_rebuilds"].find_one({"_id": "ideas:board"})["mode"] == "blue-green"
+    after = snapshot()
+    print("DEAD", list(running.db["dead_letters"].find({}, {"error": 1, "position": 1})))
+    print("CK", list(running.db["subscription_checkpoints"].find()), "HEAD", running.store.head())
+    print("RB", list(running.db["projection_rebuilds"].find()))
+    for name in COLLECTIONS:
+        a = {d["_id"]: d for d in live[name]}
+        b = {d["_id"]: d for d in after[name]}
+        for k in set(a) | set(b):
+            if a.get(k) != b.get(k):
+                print("DIFF", name, k, {f: (a.get(k, {}).get(f), b.get(k, {}).get(f)) for f in set(a.get(k, {})) | set(b.get(k, {})) if a.get(k, {}).get(f) != b.get(k, {}).get(f)})
+    assert after == live
+    assert requests.get(c.api + f"/ideas/{idea}").json()["author_name"] == "Reb"
