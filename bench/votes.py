@@ -35,7 +35,9 @@ ideas, dealt over ``--projects`` projects so that its parallel writes are differ
 every write changes something; a new abuser token per round, so each round starts with a fresh
 allowance). Two votes services run side by side, each on a fresh database and vhost of the same store: one with
 ``AGORA_RATE_LIMITS=on`` (the tenant's default 60 writes a minute per person), one ``off`` as the baseline; the
-``--rounds`` alternate on, off, on, off … so that both see the same share of the machine's other load. Figures: the
+``--rounds`` alternate on, off, on, off … so that both see the same share of the machine's other load, and each
+round starts once both services' relay and tally projection have caught up with the log (one round's aftermath does
+not land in the next). Figures: the
 burst's accepted and 429 counts, the other citizens' p50/p99 HTTP latency (request → answer) during the bursts (goal
 p99 < 250 ms) and alone, the same with limits off, and the on/off ratios.
 
@@ -543,7 +545,7 @@ class Population:
 
 # ------------------------------------------------------------------------------------------------ --abuse
 def abuse_round(base: str, ideas: list[str], limits: str, round_no: int, args, quiet_s: float,
-                burst_s: float, pids: dict | None = None) -> dict:
+                burst_s: float, pids: dict | None = None, db=None) -> dict:
     """One round of --abuse on one service: the population votes alone for ``quiet_s`` (the reference), then one
     citizen (a token of its own per round, so each round starts with a fresh allowance) bursts for ``burst_s``.
     Returns the raw samples: the population's, the burst's codes, the windows, and the CPU seconds each of ``pids``
@@ -556,10 +558,11 @@ def abuse_round(base: str, ideas: list[str], limits: str, round_no: int, args, q
     proc, queue = _subprocess(_burst_worker, base, token, len(ideas), start_at, end_at, args.burst_connections)
     pop = Population(base, "bench", ideas, args.citizens, args.think, prefix=f"c{round_no}-").start()
     pids = pids or {}
-    cpu = []
+    cpu, ops = [], []
     for until in (quiet_from, start_at, end_at):
         time.sleep(max(0.0, until - time.time()))
         cpu.append({role: cpu_seconds(pid) for role, pid in pids.items()})
+        ops.append(store_ops(db)["requests"] if db is not None else 0)
     pop.stop()
     burst = _collect(proc, queue, 120)
     started = burst["started"] or start_at
@@ -567,6 +570,7 @@ def abuse_round(base: str, ideas: list[str], limits: str, round_no: int, args, q
             "codes": burst["codes"], "burst_latency_ms": burst["latency_ms"],
             "started_late_s": round(max(0.0, started - start_at), 2),
             "window_crossed": int(started // 60) != int(end_at // 60),
+            "store_requests": {"quiet": ops[1] - ops[0], "burst": ops[2] - ops[1]},
             "cpu_s": {role: {"quiet": round(cpu[1][role] - cpu[0][role], 2),
                              "burst": round(cpu[2][role] - cpu[1][role], 2)} for role in pids}}
 
@@ -594,6 +598,8 @@ def abuse_figures(rounds: list[dict], limits: str, limit_per_minute: int | None)
                                  "crossed_a_minute_window": r.get("window_crossed")}
                                 for r in rounds]},
         "cpu_cores": cpu_cores(rounds),
+        "store_requests_per_other_vote_alone": ratio(sum(r.get("store_requests", {}).get("quiet", 0) for r in rounds),
+                                                     quiet["latency_ms"]["n"]),
         "others_quiet": quiet, "others_during_burst": during,
         "others_p99_during_vs_quiet": ratio(during["latency_ms"]["p99"], quiet["latency_ms"]["p99"]),
         "others_p99_per_round": [{"quiet": latency_summary([ms for _, ms, c in in_window(r["samples"], *r["quiet"])
@@ -602,6 +608,21 @@ def abuse_figures(rounds: list[dict], limits: str, limit_per_minute: int | None)
                                                             in_window(r["samples"], *r["burst_window"])
                                                             if accepted(c)])["p99"]} for r in rounds],
     }
+
+
+def settle(db, timeout: float = 30.0) -> float:
+    """Waits until the relay and the tally projection have caught up with the log (so one round's aftermath does not
+    land in the next round); returns the seconds it took."""
+    from agora.projections import status
+    started = time.time()
+    while time.time() - started < timeout:
+        st = status(db)
+        lags = [r["lag"] for r in st["relays"]] + [s["lag"] for s in st["subscriptions"]
+                                                   if s["subscription"] == "votes:tallies"]
+        if lags and max(lags) == 0:
+            break
+        time.sleep(0.1)
+    return round(time.time() - started, 2)
 
 
 def cpu_cores(rounds: list[dict]) -> dict:
@@ -634,11 +655,13 @@ def run_abuse(args, seconds: float) -> dict:
             for round_no in range(args.rounds):
                 for limits in ("on", "off"):
                     svc, base, ideas, _db = platforms[limits]
+                    waited = {k: settle(platforms[k][3]) for k in ("on", "off")}
+                    log(f"settled in {waited} s")
                     log(f"round {round_no + 1}/{args.rounds}, limits {limits}: {args.citizens} citizens thinking "
                         f"{args.think:.2f}s, {quiet_s:.0f}s alone, then one citizen bursts on "
                         f"{args.burst_connections} connections for {burst_s:.0f}s")
                     runs[limits].append(abuse_round(base, ideas, limits, round_no, args, quiet_s, burst_s,
-                                                    {"service": svc.proc.pid, "store": server.proc.pid}))
+                                                    {"service": svc.proc.pid, "store": server.proc.pid}, _db))
     finally:
         server.stop()
     on = abuse_figures(runs["on"], "on", DEFAULTS["writes_per_minute_person"])
@@ -665,6 +688,8 @@ def run_abuse(args, seconds: float) -> dict:
                                       off["others_during_burst"]["latency_ms"]["p50"]),
         "burst_accepted_on_vs_off": ratio(on["burst"]["accepted"], off["burst"]["accepted"], 3),
         "service_cpu_cores": {"on": on["cpu_cores"].get("service"), "off": off["cpu_cores"].get("service")},
+        "store_requests_per_other_vote_alone": {"on": on["store_requests_per_other_vote_alone"],
+                                                "off": off["store_requests_per_other_vote_alone"]},
         "limits": {"on": on, "off": off},
         "note": "limits on and off are two services side by side on fresh databases of one store, rounds alternating "
                 "on/off; the machine is shared with other work: compare within one run (ratios)",

@@ -78,7 +78,14 @@ def _sections(text: str, required: Iterable[str]) -> dict[str, list[tuple[int, l
     sections: dict[str, list[tuple[int, list[str]]]] = {}
     current = None
     start = 1
-    for row in reader:
+    rows = iter(reader)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as exc:     # e.g. a field over the csv module's 128 KiB limit: a bad file, not a crash
+            raise PabulibError(reader.line_num or start, f"unreadable field ({exc})") from None
         line, start = start, reader.line_num + 1
         if not row or all(not cell.strip() for cell in row):
             continue

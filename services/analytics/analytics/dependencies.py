@@ -482,7 +482,7 @@ class Engine:
         def compute():
             labels = {}
             if c.state.model is not None:
-                labels = {t["id"]: t["label"] for t in c.state.model.topics(c.state.surfaces)}
+                labels = {t["id"]: t["label"] for t in c.state.topic_entries()}
             rows = []
             for iid in c.state.ideas:
                 m = c.meta.get(iid, {})

@@ -140,8 +140,8 @@ class Batch:
                         ops.append(DeleteOne({"_id": i}))
                 elif i in self.absent[coll]:
                     ops.append(InsertOne(doc))
-                else:
-                    ops.append(ReplaceOne({"_id": i}, doc))
+                else:        # read as present, or not read at all (after forget_cached): replace or create
+                    ops.append(ReplaceOne({"_id": i}, doc, upsert=False))
             if ops:
                 self.db[coll].bulk_write(ops, ordered=True, session=self.s)
             self.absent[coll] -= {i for i in ids if self.docs[coll][i] is not None}

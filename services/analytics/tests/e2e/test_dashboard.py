@@ -149,6 +149,7 @@ def test_signed_out_shows_the_sign_in_card_alone_and_token_errors(service, brows
     expired token gives a visible error."""
     svc = service["svc"]
     browser.set_window_size(1400, 1000)
+    browser.get(svc.url + "/dashboard/")
     browser.execute_script("sessionStorage.clear()")
     browser.get(svc.url + "/dashboard/")
     WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "login").is_displayed())
@@ -182,6 +183,7 @@ def test_names_not_ids_keyboard_and_phone_viewport(service, browser):
     """Issue 20 point 7: names instead of ids, keyboard-operable controls, a 375 px wide phone viewport."""
     svc = service["svc"]
     browser.set_window_size(1400, 2200)
+    browser.get(svc.url + "/dashboard/")
     browser.execute_script("sessionStorage.clear()")
     browser.get(svc.url + "/dashboard/?token=" + token(("admin",)))
     loaded(browser)

@@ -267,8 +267,11 @@ def test_erasure_drops_identifiers_and_display_names_counts_stay(app, store, boa
     forgotten = store.read_stream(T, f"person-{alice}")[-1]
     assert forgotten.type == "PersonalDataForgotten" and "alice" not in str(forgotten.data).replace(alice, "")
     assert forgotten.data["requested_by"] == store.person_id(T, "ada")
+    late = submit(app, pid, "After the erasure", BOB)                 # in the same batch as the erasure
+    comment(app, late, "late comment", BOB)
     board.poll()
     assert holds_alice() == []
+    assert projections.idea_detail(mongo_db, T, late)["comments"][0]["body"] == "late comment"
     after = projections.ideas_by_id(mongo_db, T, [idea, other])
     assert after[other]["votes_up"] == 1 and after[idea]["title"] == "Quiet streets"      # counts and content stay
     assert projections.idea_detail(mongo_db, T, idea)["author_name"] == "citizen"

@@ -423,14 +423,5 @@ def test_a_requested_rebuild_is_blue_green_and_equals_live(running, c):
     assert out["states"] == {"ideas:board": "done"}, out
     assert running.db["projection_rebuilds"].find_one({"_id": "ideas:board"})["mode"] == "blue-green"
     after = snapshot()
-    print("DEAD", list(running.db["dead_letters"].find({}, {"error": 1, "position": 1})))
-    print("CK", list(running.db["subscription_checkpoints"].find()), "HEAD", running.store.head())
-    print("RB", list(running.db["projection_rebuilds"].find()))
-    for name in COLLECTIONS:
-        a = {d["_id"]: d for d in live[name]}
-        b = {d["_id"]: d for d in after[name]}
-        for k in set(a) | set(b):
-            if a.get(k) != b.get(k):
-                print("DIFF", name, k, {f: (a.get(k, {}).get(f), b.get(k, {}).get(f)) for f in set(a.get(k, {})) | set(b.get(k, {})) if a.get(k, {}).get(f) != b.get(k, {}).get(f)})
     assert after == live
     assert requests.get(c.api + f"/ideas/{idea}").json()["author_name"] == "Reb"
