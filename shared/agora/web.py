@@ -48,6 +48,26 @@ def _shared(schema_cls: type[Schema]) -> Schema:
     return schema_cls()
 
 
+# ---------------------------------------------------------------- content negotiation
+class NotAcceptable(AgoraError):
+    status = 406
+    code = "not_acceptable"
+
+
+def negotiate(request, offered) -> str:
+    """The media type to answer among ``offered`` (best first) for the request's ``Accept``; 406 naming what is
+    available when none is acceptable. No ``Accept`` (or ``*/*``) takes the first offered."""
+    offered = list(offered)
+    accept = request.accept_mimetypes
+    if not accept or not request.headers.get("Accept"):
+        return offered[0]
+    best = accept.best_match(offered)
+    if best is None:
+        raise NotAcceptable(f"cannot answer {request.headers.get('Accept')!r}: this resource is available as "
+                            f"{', '.join(offered)}", available=offered)
+    return best
+
+
 # ---------------------------------------------------------------- input limits
 MAX_BODY_BYTES = int(os.environ.get("AGORA_MAX_BODY_BYTES") or 1 << 20)
 MAX_JSON_DEPTH = 32
@@ -695,6 +715,8 @@ def openapi(service_cls, title: str, version: str = "1.0.0", description: str = 
                 op["description"] = f"Roles: {', '.join(roles)}."
             if meta["method"] in WRITE_METHODS and meta.get("tenant_scoped"):
                 op["responses"]["429"] = err("too many writes: abuse limit reached (see Retry-After)")
+        if meta.get("produces") and meta["produces"] != ["application/json"]:
+            op["responses"]["406"] = err("none of the formats the Accept header asks for")
         for code, text in meta["responses"].items():
             # a text documents an error; a marshmallow schema (class) a second success status, e.g. 201 beside 200
             op["responses"][str(code)] = err(text) if isinstance(text, str) else {

@@ -16,7 +16,7 @@ from werkzeug.wrappers import Response
 
 from agora.errors import BadRequest, NotFound
 from agora.nameko import MongoDep, subscribe
-from agora.web import ObservableService, content_disposition, json_route, openapi
+from agora.web import ObservableService, content_disposition, json_route, negotiate, openapi
 from budgets import projections as views
 from budgets import schemas as s
 from budgets.dependencies import BudgetsDep
@@ -156,6 +156,7 @@ class BudgetsService(ObservableService):
                 "personal data, voter_id a fresh pseudonym per export", roles=ADMIN, tags=["pabulib"],
                 responses=NOT_FOUND, produces=("text/plain",))
     def http_export(self, request, tenant, round_id):
+        media = negotiate(request, ["text/plain"])
         text = self.app.pabulib.export_round(tenant, check_id(round_id))
-        return Response(text, status=200, mimetype="text/plain",
+        return Response(text, status=200, mimetype=media,
                         headers={"Content-Disposition": content_disposition(f"{round_id}.pb")})

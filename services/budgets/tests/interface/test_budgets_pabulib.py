@@ -49,6 +49,12 @@ def test_pabulib_import_export_import_is_equal_and_counts_like_the_file(world, n
     ballot = world.store.read_stream(world.tenant, f"ballot-{rid}-{some.voter_id}")
     assert [e.type for e in ballot] == ["BallotCast"] and ballot[0].data["ballot"]["projects"] == list(some.projects)
     exported = _export(world, rid)
+    # the export negotiates Accept: text/plain (the .pb format) or nothing
+    assert world.http.get(world.api(f"/rounds/{rid}/export.pb"),
+                          headers=dict(world.admin(), Accept="text/*")).status_code == 200
+    refused = world.http.get(world.api(f"/rounds/{rid}/export.pb"),
+                             headers=dict(world.admin(), Accept="application/json"))
+    assert refused.status_code == 406 and refused.json()["details"]["available"] == ["text/plain"]
     again = pabulib.loads(exported)
     assert _summary(again) == _summary(original)
     # per-export pseudonyms: neither the file's voter ids nor those of another export
