@@ -545,7 +545,7 @@ class Population:
 
 # ------------------------------------------------------------------------------------------------ --abuse
 def abuse_round(base: str, ideas: list[str], limits: str, round_no: int, args, quiet_s: float,
-                burst_s: float, pids: dict | None = None, db=None) -> dict:
+                burst_s: float, pids: dict | None = None) -> dict:
     """One round of --abuse on one service: the population votes alone for ``quiet_s`` (the reference), then one
     citizen (a token of its own per round, so each round starts with a fresh allowance) bursts for ``burst_s``.
     Returns the raw samples: the population's, the burst's codes, the windows, and the CPU seconds each of ``pids``
@@ -558,11 +558,10 @@ def abuse_round(base: str, ideas: list[str], limits: str, round_no: int, args, q
     proc, queue = _subprocess(_burst_worker, base, token, len(ideas), start_at, end_at, args.burst_connections)
     pop = Population(base, "bench", ideas, args.citizens, args.think, prefix=f"c{round_no}-").start()
     pids = pids or {}
-    cpu, ops = [], []
+    cpu = []
     for until in (quiet_from, start_at, end_at):
         time.sleep(max(0.0, until - time.time()))
         cpu.append({role: cpu_seconds(pid) for role, pid in pids.items()})
-        ops.append(store_ops(db)["requests"] if db is not None else 0)
     pop.stop()
     burst = _collect(proc, queue, 120)
     started = burst["started"] or start_at
@@ -570,7 +569,6 @@ def abuse_round(base: str, ideas: list[str], limits: str, round_no: int, args, q
             "codes": burst["codes"], "burst_latency_ms": burst["latency_ms"],
             "started_late_s": round(max(0.0, started - start_at), 2),
             "window_crossed": int(started // 60) != int(end_at // 60),
-            "store_requests": {"quiet": ops[1] - ops[0], "burst": ops[2] - ops[1]},
             "cpu_s": {role: {"quiet": round(cpu[1][role] - cpu[0][role], 2),
                              "burst": round(cpu[2][role] - cpu[1][role], 2)} for role in pids}}
 
@@ -598,8 +596,6 @@ def abuse_figures(rounds: list[dict], limits: str, limit_per_minute: int | None)
                                  "crossed_a_minute_window": r.get("window_crossed")}
                                 for r in rounds]},
         "cpu_cores": cpu_cores(rounds),
-        "store_requests_per_other_vote_alone": ratio(sum(r.get("store_requests", {}).get("quiet", 0) for r in rounds),
-                                                     quiet["latency_ms"]["n"]),
         "others_quiet": quiet, "others_during_burst": during,
         "others_p99_during_vs_quiet": ratio(during["latency_ms"]["p99"], quiet["latency_ms"]["p99"]),
         "others_p99_per_round": [{"quiet": latency_summary([ms for _, ms, c in in_window(r["samples"], *r["quiet"])
@@ -661,7 +657,10 @@ def run_abuse(args, seconds: float) -> dict:
                         f"{args.think:.2f}s, {quiet_s:.0f}s alone, then one citizen bursts on "
                         f"{args.burst_connections} connections for {burst_s:.0f}s")
                     runs[limits].append(abuse_round(base, ideas, limits, round_no, args, quiet_s, burst_s,
-                                                    {"service": svc.proc.pid, "store": server.proc.pid}, _db))
+                                                    {"service": svc.proc.pid, "store": server.proc.pid}))
+            # the shared counters the limiter wrote: one document per (person, minute) it synced at least once
+            from agora.ratelimit import COLLECTION
+            limiter_docs = platforms["on"][3][COLLECTION].count_documents({})
     finally:
         server.stop()
     on = abuse_figures(runs["on"], "on", DEFAULTS["writes_per_minute_person"])
@@ -688,8 +687,8 @@ def run_abuse(args, seconds: float) -> dict:
                                       off["others_during_burst"]["latency_ms"]["p50"]),
         "burst_accepted_on_vs_off": ratio(on["burst"]["accepted"], off["burst"]["accepted"], 3),
         "service_cpu_cores": {"on": on["cpu_cores"].get("service"), "off": off["cpu_cores"].get("service")},
-        "store_requests_per_other_vote_alone": {"on": on["store_requests_per_other_vote_alone"],
-                                                "off": off["store_requests_per_other_vote_alone"]},
+        "limiter_counter_documents": limiter_docs,
+        "other_citizens_limits_on": sum(len(r["samples"]) for r in runs["on"]),
         "limits": {"on": on, "off": off},
         "note": "limits on and off are two services side by side on fresh databases of one store, rounds alternating "
                 "on/off; the machine is shared with other work: compare within one run (ratios)",

@@ -5,8 +5,9 @@ of every service in one document of the read-side database (``rate_limits``, exp
 store and not Redis: it is already there, highly available and backed up in every deployment, and the write path
 does not touch it per request — each process counts locally and adds its count to the shared document (``$inc``,
 one round trip) whenever it has used a quarter of what the window still allows, or 0.25 s after its last sync.
-So a replica decides from ``shared count + its own unsynced count``: exact with one replica, and with ``n`` replicas
-a burst can overshoot by at most what the others counted since their last sync (bounded by the quarter rule).
+So a replica decides from ``shared count + its own writes not yet in it``: exact with one replica, and with ``n``
+replicas a burst can overshoot by at most what the others counted since their last sync (bounded by the quarter
+rule). A person's first writes in a window cost no round trip (a new counter is not synced at once).
 Refusals are answered at once, without a round trip: 429 with ``Retry-After`` (seconds to the next window).
 
 Limits are tenant settings (``writes_per_minute_person``, default 60; ``writes_per_minute_address``, default
@@ -45,13 +46,17 @@ def enabled() -> bool:
 
 
 class _Counter:
-    __slots__ = ("window", "shared", "pending", "synced_at")
+    __slots__ = ("window", "shared", "syncing", "pending", "synced_at")
 
-    def __init__(self, window: int):
+    def __init__(self, window: int, now: float):
         self.window = window
-        self.shared = 0
-        self.pending = 0
-        self.synced_at = 0.0
+        self.shared = 0          # the window's count in the store, as last seen (every replica's synced writes)
+        self.syncing = 0         # this process's writes on their way to the store
+        self.pending = 0         # this process's writes not sent yet
+        self.synced_at = now     # a new counter is not synced at once: most people write once or twice a minute
+
+    def used(self) -> int:
+        return self.shared + self.syncing + self.pending
 
 
 class RateLimiter:
@@ -71,32 +76,31 @@ class RateLimiter:
     def hit(self, key: str, limit: int, what: str = "writes") -> None:
         """Count one write for ``key``; :class:`TooManyRequests` when the window's ``limit`` is used up."""
         now = self.clock()
+        mono = time.monotonic()
         window = int(now // self.window_s)
         retry_after = max(1, int((window + 1) * self.window_s - now + 0.999))
+        send = 0
         with self._lock:
             c = self._counters.get(key)
             if c is None or c.window != window:
                 if len(self._counters) > 100_000:
                     self._counters = {k: v for k, v in self._counters.items() if v.window == window}
-                c = self._counters[key] = _Counter(window)
-            if c.shared + c.pending >= limit:
-                refused = True
-            else:
-                refused = False
-                c.pending += 1
-                due = (c.pending >= max(1, (limit - c.shared) // 4)) or (time.monotonic() - c.synced_at > SYNC_S)
-                pending = c.pending if due else 0
-                if due:
-                    c.pending = 0
-                    c.synced_at = time.monotonic()
-        if refused:
-            raise TooManyRequests(f"too many {what}: at most {limit} a minute; try again in {retry_after} s",
-                                  retry_after)
-        if pending:
-            shared = self._sync(key, window, pending)
+                c = self._counters[key] = _Counter(window, mono)
+            if c.used() >= limit:
+                raise TooManyRequests(f"too many {what}: at most {limit} a minute; try again in {retry_after} s",
+                                      retry_after)
+            c.pending += 1
+            left = limit - c.shared - c.syncing
+            if c.pending >= max(1, left // 4) or mono - c.synced_at > SYNC_S:
+                send, c.syncing, c.pending, c.synced_at = c.pending, c.syncing + c.pending, 0, mono
+        if send:
+            try:
+                total = self._sync(key, window, send)
+            finally:
+                with self._lock:
+                    c.syncing -= send
             with self._lock:
-                if c.window == window:
-                    c.shared = max(c.shared, shared - c.pending)
+                c.shared = max(c.shared, total)
 
     def _sync(self, key: str, window: int, n: int) -> int:
         self._ensure_index()
