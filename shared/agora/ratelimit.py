@@ -5,9 +5,12 @@ of every service in one document of the read-side database (``rate_limits``, exp
 store and not Redis: it is already there, highly available and backed up in every deployment, and the write path
 does not touch it per request — each process counts locally and adds its count to the shared document (``$inc``,
 one round trip) whenever it has used a quarter of what the window still allows, or 0.25 s after its last sync.
-So a replica decides from ``shared count + its own writes not yet in it``: exact with one replica, and with ``n``
-replicas a burst can overshoot by at most what the others counted since their last sync (bounded by the quarter
-rule). A person's first writes in a window cost no round trip (a new counter is not synced at once).
+So a replica decides from ``shared count + its own writes not yet in it``: exact with one replica (tested under
+concurrency). With ``n`` replicas a replica's view of the others is as old as its last sync, so a burst spread
+over replicas can exceed the limit by what the others admitted since then: never more than ``n × limit`` in a
+window (no replica alone admits more than the limit), and about a quarter of the limit for traffic that moves
+between replicas (tested with two). A person's first writes in a window cost no round trip (a new counter is not
+synced at once).
 Refusals are answered at once, without a round trip: 429 with ``Retry-After`` (seconds to the next window).
 
 Limits are tenant settings (``writes_per_minute_person``, default 60; ``writes_per_minute_address``, default
@@ -46,7 +49,7 @@ def enabled() -> bool:
 
 
 class _Counter:
-    __slots__ = ("window", "shared", "syncing", "pending", "synced_at")
+    __slots__ = ("window", "shared", "syncing", "pending", "synced_at")   # one sync in flight per key at most
 
     def __init__(self, window: int, now: float):
         self.window = window
@@ -90,17 +93,24 @@ class RateLimiter:
                 raise TooManyRequests(f"too many {what}: at most {limit} a minute; try again in {retry_after} s",
                                       retry_after)
             c.pending += 1
-            left = limit - c.shared - c.syncing
-            if c.pending >= max(1, left // 4) or mono - c.synced_at > SYNC_S:
-                send, c.syncing, c.pending, c.synced_at = c.pending, c.syncing + c.pending, 0, mono
-        if send:
+            left = limit - c.shared
+            if not c.syncing and (c.pending >= max(1, left // 4) or mono - c.synced_at > SYNC_S):
+                send, c.syncing, c.pending, c.synced_at = c.pending, c.pending, 0, mono
+        while send:
+            total = None
             try:
                 total = self._sync(key, window, send)
             finally:
-                with self._lock:
-                    c.syncing -= send
-            with self._lock:
-                c.shared = max(c.shared, total)
+                with self._lock:       # one sync at a time per key: the total it returns includes every send
+                    c.syncing = 0
+                    if total is None:
+                        c.pending += send          # not stored: count them again at the next sync
+                    else:
+                        c.shared = max(c.shared, total)
+            with self._lock:           # what arrived meanwhile goes out now, not at the key's next write
+                send = 0
+                if c.pending and c.window == window:
+                    send, c.syncing, c.pending, c.synced_at = c.pending, c.pending, 0, time.monotonic()
 
     def _sync(self, key: str, window: int, n: int) -> int:
         self._ensure_index()

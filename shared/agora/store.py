@@ -431,11 +431,25 @@ class EventStore:
         ``PersonalDataForgotten`` under the pseudonym (never the subject) so that every projection drops its copies.
         Returns the pseudonym (None when the tenant never saw this subject: nothing is recorded)."""
         person = self.vault.forget_subject(tenant, subject)
+        self._forget_subject_records(tenant, subject)
         if person is None:
             return None
         self.append(tenant, f"person-{person}", [NewEvent("PersonalDataForgotten", {
             "person": person, "reason": reason, "requested_by": requested_by})], ANY)
         return person
+
+    def _forget_subject_records(self, tenant: str, subject: str) -> None:
+        """The route layer keys two records by a digest of the subject (computable by whoever knows it): the
+        person's ``Idempotency-Key`` records (their stored responses name the ideas, comments and ballots the person
+        made) and their abuse-limit counters. Both go with the person (tests/e2e/test_erasure.py)."""
+        import re
+
+        from agora.application import request_fingerprint
+        from agora.ratelimit import COLLECTION as RATE_LIMITS, person_key
+        self.db.get_collection("idempotency_keys").delete_many(     # agora.web.IDEMPOTENCY, _Idempotency.owner
+            {"tenant": tenant, "owner": request_fingerprint("owner", tenant, subject)})
+        prefix = person_key(tenant, subject)
+        self.db.get_collection(RATE_LIMITS).delete_many({"_id": {"$regex": "^" + re.escape(prefix) + r"\|"}})
 
 
 def _in_order(docs: list[dict], lo: int) -> tuple[list[dict], int]:

@@ -522,8 +522,8 @@ def _rebuild_step(self: Subscription, max_batches: int = 4, check_every_s: float
     self._rebuilding = req is not None
     if req is None or not self.acquire():
         return None
-    if self.rebuild_handler is None:
-        return _rebuild_in_place(self, req)
+    if self.rebuild_handler is None or (self.collections is None and _undeclared_siblings(self)):
+        return _rebuild_in_place(self, req)      # blue/green needs to know exactly which collections are its own
     shadow_key = f"{self.key}~rebuild"
     live_names = self._read_model_names()
     if req["state"] == "requested":
@@ -552,15 +552,32 @@ def _rebuild_step(self: Subscription, max_batches: int = 4, check_every_s: float
     return req["state"]
 
 
+def _undeclared_siblings(self: Subscription) -> list[str]:
+    """The service's other subscriptions that declared no collections (they share ``<service>_*`` with this one)."""
+    import re
+    return [d["_id"] for d in self.checkpoints.find({"_id": {"$regex": f"^{re.escape(self.service)}:"}})
+            if d["_id"] != self.key and "collections" not in d and not d["_id"].endswith("~rebuild")]
+
+
 def _rebuild_in_place(self: Subscription, req: dict) -> str:
+    """Empty the read models and reset the checkpoint in ONE transaction (never one without the other, even if the
+    process dies). A subscription that declared no collections shares ``<service>_*`` with the service's other
+    undeclared subscriptions: their checkpoints are reset in the same transaction (their requests are then done
+    too), else they would go on from where they were over emptied collections."""
     names = self._read_model_names()
-    for name in names:
-        self.db[name].delete_many({})
-    self.checkpoints.update_one({"_id": self.key}, {"$set": {"position": 0}})
+    keys = [self.key] + (_undeclared_siblings(self) if self.collections is None else [])
+
+    def work(session):
+        for name in names:
+            self.db[name].delete_many({}, session=session)
+        self.checkpoints.update_many({"_id": {"$in": keys}}, {"$set": {"position": 0}}, session=session)
+    self._in_txn(work)
     self.reached = 0
-    self.db[REBUILDS].update_one({"_id": self.key}, {"$set": {"state": "done", "mode": "in-place",
-                                                               "collections": names, "finished_at": time.time()}})
-    log.warning("subscription %s: read models %s emptied, replaying the log (in place)", self.key, ", ".join(names))
+    self.db[REBUILDS].update_many({"_id": {"$in": keys}}, {"$set": {"state": "done", "mode": "in-place",
+                                                                    "collections": names,
+                                                                    "finished_at": time.time()}})
+    log.warning("subscription %s: read models %s emptied, replaying the log (in place%s)", self.key,
+                ", ".join(names), f"; also reset {', '.join(keys[1:])}" if keys[1:] else "")
     return "done"
 
 

@@ -187,3 +187,23 @@ def test_projections_cli_requests_a_rebuild_and_waits_for_the_owner(store, mongo
     assert out["requested"] == ["bg:totals"] and out["states"] == {"bg:totals": "done"}
     assert mongo_db.bg_totals.find_one({"_id": "city"})["count"] == 20
     assert projections.main(["rebuild", "nosuchservice", "--yes"]) == 2       # nothing to ask: said so
+
+
+def test_in_place_rebuild_of_undeclared_subscriptions_resets_all_that_share_the_collections(store, mongo_db):
+    """Two subscriptions without declared collections share ``<service>_*``: emptying them for one must reset the
+    other too (in the same transaction), or the other would go on over emptied collections."""
+    for i in range(6):
+        store.append("city", f"s{i}", [ev(i)], 0)
+    a = Subscription(store, mongo_db, "bgu", "a", ["TestHappened"],
+                     lambda e, s: mongo_db.bgu_a.update_one({"_id": "n"}, {"$inc": {"n": 1}}, upsert=True, session=s))
+    b = Subscription(store, mongo_db, "bgu", "b", ["TestHappened"],
+                     lambda e, s: mongo_db.bgu_b.update_one({"_id": "n"}, {"$inc": {"n": 1}}, upsert=True, session=s))
+    a.poll()
+    b.poll()
+    assert request_rebuild(mongo_db, "bgu", "a") == ["bgu:a"]
+    assert a.rebuild_step() == "done"
+    assert mongo_db.bgu_a.count_documents({}) == 0 and mongo_db.bgu_b.count_documents({}) == 0
+    assert a.position() == 0 and b.position() == 0
+    a.poll()
+    b.poll()
+    assert mongo_db.bgu_a.find_one()["n"] == 6 and mongo_db.bgu_b.find_one()["n"] == 6

@@ -249,6 +249,9 @@ class Engine:
     def handle(self, event, session) -> None:
         """Project one event: Mongo documents (with ``session``) first, then the in-memory corpus."""
         t, d = event.type, event.data
+        if t == "PersonalDataForgotten":
+            self.forget(event, session)
+            return
         if t in ("RoundOpened", "ProjectAdded") or t in live.BALLOT_TYPES:
             self._handle_budget(event, session)
             return
@@ -303,6 +306,30 @@ class Engine:
         with self.lock(corpus):
             if corpus.apply(event):
                 corpus.changed_at = time.monotonic()
+
+    def forget(self, event, session) -> None:
+        """``PersonalDataForgotten {person}``: the person's ideas lose author and demographics; their supports and
+        ballots lose demographics, and the pseudonym in their ids becomes a token of this erasure (derived from the
+        event id, so a rebuild writes the same documents), so they still count as one anonymous person. Every
+        subscription (ideas, votes, budgets) handles it, in its own order, so a lagging one cannot write the
+        pseudonym back after another one erased it; idempotent."""
+        import hashlib
+        import re
+        tenant, person = event.tenant, event.data["person"]
+        token = "erased-" + hashlib.sha256(str(event.id).encode("utf-8")).hexdigest()[:16]
+        self.db[IDEAS].update_many({"tenant": tenant, "author": person}, {"$set": {"author": None, "personal": {}}},
+                                   session=session)
+        for coll, field in ((SUPPORTS, "sid"), (BALLOTS, "ballot")):
+            for doc in list(self.db[coll].find({"tenant": tenant, field: {"$regex": re.escape(person) + "$"}},
+                                               session=session)):
+                self.db[coll].delete_one({"_id": doc["_id"]}, session=session)
+                new = dict(doc, _id=doc["_id"].replace(person, token), personal={})
+                new[field] = doc[field].replace(person, token)
+                self.db[coll].replace_one({"_id": new["_id"]}, new, upsert=True, session=session)
+        for corpus in [c for c in self.corpora.values() if c.tenant == tenant]:
+            with self.lock(corpus):
+                if corpus.forget(person, token):
+                    corpus.changed_at = time.monotonic()
 
     def _handle_budget(self, event, session) -> None:
         """Budget rounds belong to an Agora project; ballots approve PB projects, which map to ideas when the

@@ -279,6 +279,10 @@ class CorpusState:
 
     def merged_topic(self, topic):
         merges = self.curation.get("merges") or {}
+        if topic in merges and self.model is not None:
+            internal = self.model.internal(topic)
+            if internal is not None and internal < len(self.model.params.seed_terms):
+                return topic                                # seeded after the merge: it stands on its own
         seen = set()
         while topic in merges and topic not in seen:
             seen.add(topic)
@@ -332,10 +336,11 @@ class CorpusState:
         seeded = list(self.model.params.seed_terms)
         out = []
         for t in self.model.topics(self.label_token):
-            if t["id"] in merges:
-                continue
             internal = self.model.internal(t["id"])
-            if internal is not None and internal < len(seeded) and tuple(seeded[internal]) in seed_names:
+            is_seeded = internal is not None and internal < len(seeded) and tuple(seeded[internal]) in seed_names
+            if t["id"] in merges and not is_seeded:          # a seeded topic is never hidden by an older merge
+                continue
+            if is_seeded:
                 t["label"] = seed_names[tuple(seeded[internal])]
                 t["curated"] = True
                 t.pop("tokens", None)

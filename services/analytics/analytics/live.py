@@ -333,6 +333,33 @@ class Corpus:
             held.append(sid)
         self.ballots[ballot] = held
 
+    def forget(self, person: str, token: str) -> bool:
+        """An erased person (``PersonalDataForgotten``): their ideas lose author and demographics, their supports
+        and ballots their demographics, and the pseudonym in support and ballot ids becomes ``token`` (one per
+        erasure: they still count, as one anonymous person). Idempotent; True when something changed."""
+        from analytics.domain import VOTER_KEY
+        changed = False
+        for rec in self.state.ideas.values():
+            if rec.author == person:
+                rec.author, rec.demographics, changed = None, {}, True
+            for sid in [s for s, demo in rec.supports.items() if person in s or person in str(demo.get(VOTER_KEY))]:
+                demo = rec.supports.pop(sid)
+                voter = demo.get(VOTER_KEY)
+                rec.supports[sid.replace(person, token)] = (
+                    {VOTER_KEY: str(voter).replace(person, token)} if voter is not None else {})
+                changed = True
+        for iid, waiting in self.pending.items():
+            if any(person in sid for sid in waiting):
+                self.pending[iid] = {sid.replace(person, token): ({} if person in sid else demo)
+                                     for sid, demo in waiting.items()}
+                changed = True
+        for ballot in [b for b in self.ballots if person in b]:
+            self.ballots[ballot.replace(person, token)] = [s.replace(person, token) for s in self.ballots.pop(ballot)]
+            changed = True
+        if changed:
+            self.touch()
+        return changed
+
     # -------------------------------------------------------------------- rebuild from the projection
     def mark(self, source: str, position: int) -> bool:
         """For events applied by the caller (ballots): False when already applied, else record the position."""

@@ -88,6 +88,12 @@ class ModelInfo(Schema):
     quality = fields.Dict()
 
 
+class Curation(Schema):
+    names = fields.Dict(keys=fields.String(), values=fields.String())
+    merges = fields.Dict(keys=fields.String(), values=fields.Integer())
+    seeds = fields.List(fields.String())
+
+
 class StatusOut(Schema):
     tenant = fields.String()
     project = fields.String()
@@ -102,6 +108,10 @@ class StatusOut(Schema):
     jobs_installed = fields.Integer()
     last_error = fields.String(allow_none=True)
     phases = fields.List(fields.Nested(Phase))
+    n_comments = fields.Integer()
+    n_junk = fields.Integer(metadata={"description": "posts set aside as junk or spam"})
+    language = fields.String(allow_none=True)
+    curation = fields.Nested(Curation)
 
 
 class ProjectsOut(Schema):
@@ -112,6 +122,9 @@ class Topic(Schema):
     id = fields.Integer()
     label = fields.String()
     terms = fields.List(fields.List(fields.Raw()))
+    concepts = fields.List(fields.String(), metadata={"description": "concepts (taxonomy labels) among the top "
+                                                                     "terms"})
+    curated = fields.Boolean(metadata={"description": "named by staff (TopicRenamed / TopicSeeded)"})
 
 
 class ReportOut(Schema):
@@ -122,6 +135,10 @@ class ReportOut(Schema):
     near_duplicates = fields.List(fields.Dict())
     segments = fields.List(fields.Dict())
     quality = fields.Dict()
+    k_selection = fields.Dict(metadata={"description": "chosen k, criterion and every candidate's scores"})
+    junk = fields.Dict(metadata={"description": "posts set aside as junk or spam: count, by_reason, items"})
+    summaries = fields.Dict(metadata={"description": "cited sentences per topic and cluster, counts over time, "
+                                                     "differences in plain sentences"})
 
 
 class TopicRow(Schema):
@@ -136,7 +153,8 @@ class TopicRow(Schema):
 class AssignmentRow(Schema):
     idea_id = fields.String()
     title = fields.String()
-    phase_id = fields.String()
+    phase_id = fields.String(allow_none=True)
+    phase = fields.String(allow_none=True, metadata={"description": "the phase's title"})
     status = fields.String()
     submitted_at = fields.String()
     topic = fields.Integer(allow_none=True)
@@ -145,19 +163,41 @@ class AssignmentRow(Schema):
 
 
 class SegmentRow(Schema):
+    """Null figures are suppressed cells (fewer people than the tenant's minimum cell size)."""
     measure = fields.String()
     dimension = fields.String()
     segment = fields.String()
+    versus = fields.String(allow_none=True, metadata={"description": "the other value of a two-valued dimension"})
     topic = fields.Integer()
-    topic_label = fields.String()
-    count = fields.Integer()
+    topic_label = fields.String(allow_none=True)
+    count = fields.Integer(allow_none=True)
+    people = fields.Integer(allow_none=True)
     segment_total = fields.Integer()
-    expected = fields.Float()
-    share = fields.Float()
+    segment_people = fields.Integer()
+    expected = fields.Float(allow_none=True)
+    share = fields.Float(allow_none=True)
     lift = fields.Float(allow_none=True)
-    p_value = fields.Float()
-    p_adjusted = fields.Float()
+    ratio_vs_rest = fields.Float(allow_none=True)
+    p_value = fields.Float(allow_none=True)
+    p_adjusted = fields.Float(allow_none=True)
     significant = fields.Boolean()
+    suppressed = fields.Boolean()
+
+
+class TopicSummary(Schema):
+    topic = fields.Integer()
+    label = fields.String()
+    n_ideas = fields.Integer()
+    sentences = fields.List(fields.Dict())
+    over_time = fields.List(fields.Dict())
+
+
+class SummaryOut(Schema):
+    meta = fields.Dict()
+    summaries = fields.Dict()
+    junk = fields.Dict()
+    k_selection = fields.Dict()
+    titles = fields.Dict(keys=fields.String(), values=fields.String(allow_none=True))
 
 
 class ClusterRow(Schema):

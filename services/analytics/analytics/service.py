@@ -26,6 +26,7 @@ P = T + "/projects/<project>/analytics"
 STATIC = Path(__file__).resolve().parent / "static"
 NOT_FOUND = {404: "unknown project (no analytics yet)"}
 TAGS = ["analytics"]
+ERASURE = {"agora": ["PersonalDataForgotten"]}
 
 
 def _download(body: bytes, mime: str, filename: str) -> Response:
@@ -42,11 +43,12 @@ class AnalyticsService(ObservableService):
     # ================================================================== projection
     # One subscription (queue ``agora.sub.analytics.<source>``, the queues KEDA watches) per source service,
     # each in global order; supports that arrive before their idea wait in memory (analytics.live.Corpus).
-    @subscribe("ideas", {"ideas": SOURCES["ideas"]}, batch=200)
+    # Each also handles PersonalDataForgotten (Engine.forget), so none can write an erased pseudonym back.
+    @subscribe("ideas", {"ideas": SOURCES["ideas"], **ERASURE}, batch=200)
     def on_idea_event(self, event, session):
         self.engine.handle(event, session)
 
-    @subscribe("votes", {"votes": SOURCES["votes"]}, batch=200)
+    @subscribe("votes", {"votes": SOURCES["votes"], **ERASURE}, batch=200)
     def on_vote_event(self, event, session):
         self.engine.handle(event, session)
 
@@ -56,7 +58,7 @@ class AnalyticsService(ObservableService):
             self.engine.handle(event, session)
 
     if "budgets" in SOURCES:
-        @subscribe("budgets", {"budgets": SOURCES["budgets"]}, batch=200)
+        @subscribe("budgets", {"budgets": SOURCES["budgets"], **ERASURE}, batch=200)
         def on_budget_event(self, event, session):
             self.engine.handle(event, session)
 
@@ -148,7 +150,8 @@ class AnalyticsService(ObservableService):
 
     @json_route("GET", P + "/summary", summary="The input summary: cited sentences per topic and cluster, "
                 "differences in plain sentences, junk set aside, k-selection scores",
-                query_schema=schemas.TableQuery, responses=NOT_FOUND, auth_roles=sorted(CIVIL_SERVANTS), public=True, tags=TAGS)
+                query_schema=schemas.TableQuery, response_schema=schemas.SummaryOut, responses=NOT_FOUND, auth_roles=sorted(CIVIL_SERVANTS), public=True,
+                tags=TAGS)
     def summary(self, request, tenant, project):
         self._auth(request, tenant)
         q = load_query(request, schemas.TableQuery)
@@ -161,7 +164,8 @@ class AnalyticsService(ObservableService):
                 "summaries": v["summaries"], "junk": v["junk"], "k_selection": v["k_selection"], "titles": titles}
 
     @json_route("GET", P + "/report.html", summary="The input report as a self-contained HTML page",
-                query_schema=schemas.TableQuery, responses=NOT_FOUND, auth_roles=sorted(CIVIL_SERVANTS), public=True, tags=TAGS)
+                query_schema=schemas.TableQuery, responses=NOT_FOUND, auth_roles=sorted(CIVIL_SERVANTS), public=True,
+                tags=TAGS)
     def report_html(self, request, tenant, project):
         self._auth(request, tenant)
         page = self._report_page(request, tenant, project)

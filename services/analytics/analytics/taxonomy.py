@@ -143,14 +143,15 @@ ANTONYMS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
 )
 
 
-def _hit(word: str, patterns: Iterable[str]) -> bool:
-    for p in patterns:
-        if p.endswith("*"):
-            if word.startswith(p[:-1]):
-                return True
-        elif word == p:
-            return True
-    return False
+@lru_cache(maxsize=None)
+def _compiled(patterns: tuple[str, ...]) -> tuple[frozenset, tuple[str, ...]]:
+    return (frozenset(p for p in patterns if not p.endswith("*")),
+            tuple(p[:-1] for p in patterns if p.endswith("*")))
+
+
+def _hit(word: str, patterns: tuple[str, ...]) -> bool:
+    exact, prefixes = _compiled(patterns)
+    return word in exact or (bool(prefixes) and word.startswith(prefixes))
 
 
 def stance(words: Iterable[str], language: str) -> tuple[str, ...]:

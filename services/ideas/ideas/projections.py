@@ -141,7 +141,7 @@ class Batch:
                 elif i in self.absent[coll]:
                     ops.append(InsertOne(doc))
                 else:        # read as present, or not read at all (after forget_cached): replace or create
-                    ops.append(ReplaceOne({"_id": i}, doc, upsert=False))
+                    ops.append(ReplaceOne({"_id": i}, doc, upsert=self.loaded[coll].get(i) is None))
             if ops:
                 self.db[coll].bulk_write(ops, ordered=True, session=self.s)
             self.absent[coll] -= {i for i in ids if self.docs[coll][i] is not None}

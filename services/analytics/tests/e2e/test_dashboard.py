@@ -204,7 +204,8 @@ def test_names_not_ids_keyboard_and_phone_viewport(service, browser):
     dim = browser.find_element(By.ID, "f-dimension")
     dim.send_keys(Keys.ARROW_DOWN)
     cells_js = ("return Array.from(document.querySelectorAll('#heatmap-svg g.cell')).map(function (c) {"
-                " return [c.getAttribute('data-segment'), c.getAttribute('tabindex'), c.getAttribute('aria-label')]; })")
+                " return [c.getAttribute('data-segment'), c.getAttribute('tabindex'),"
+                " c.getAttribute('aria-label')]; })")
     WebDriverWait(browser, 10).until(lambda d: (cells := d.execute_script(cells_js))
                                      and {c[0] for c in cells} <= {"female", "male", "other"})
     assert all(c[1] == "0" and c[2] for c in browser.execute_script(cells_js))
@@ -239,7 +240,9 @@ def test_html_report_renders_and_pdf_has_the_text(service, browser):
     browser.save_screenshot(str(ARTIFACTS / "report.png"))
     pdf = requests.get(base + "/report.pdf", headers={"Authorization": "Bearer " + token(("admin",))}, timeout=180)
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
-    text = "".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(pdf.content)).pages)
+    import unicodedata
+    pages = pypdf.PdfReader(io.BytesIO(pdf.content)).pages
+    text = unicodedata.normalize("NFKC", "".join(p.extract_text() for p in pages))
     assert "Input report" in text and "How to read this" in text
     summary = requests.get(base + "/summary", headers={"Authorization": "Bearer " + token(("admin",))},
                            timeout=60).json()

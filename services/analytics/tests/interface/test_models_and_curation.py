@@ -22,8 +22,9 @@ def labels(svc):
 def test_saved_model_survives_restart_and_curation_survives_retrain_and_rebuild(secantus, mongo_db, amqp_uri):
     seeder = Seeder(mongo_db)
     ideas = seeder.corpus(per_theme=12, seed=5)
-    with stack(secantus, mongo_db.name, amqp_uri) as svc:
-        first = wait_model(svc, len(ideas))
+    quiet = {"AGORA_ANALYTICS_SETTLE_S": "3600"}           # no settle retrain: the test controls retrains
+    with stack(secantus, mongo_db.name, amqp_uri, **quiet) as svc:
+        wait_model(svc, len(ideas))
         wait_for(lambda: mongo_db.analytics_models.count_documents({"chunks": {"$exists": True}}) == 1, 20, 0.1,
                  "model saved")
         before = api(svc, "/topics")["items"]
@@ -38,8 +39,15 @@ def test_saved_model_survives_restart_and_curation_survives_retrain_and_rebuild(
         wait_for(lambda: labels(svc).get(topic) == "Our parks", 20, 0.1, "rename applied")
         assert [e.type for e in seeder.store.read_stream(TENANT, f"curation-{PROJECT}")] == ["TopicRenamed"]
 
+        def settled():
+            s, head = status(svc), mongo_db.analytics_models.find_one({"chunks": {"$exists": True}})
+            return (s and not s["training"] and s["model"]["trained_at"] and head
+                    and head["trained_at"] == s["model"]["trained_at"] and s)
+        first = wait_for(settled, 60, 0.2, "the installed model is the saved one")
+        before = api(svc, "/topics")["items"]
+
     # restart: the saved model is installed, nothing is retrained, the topics are the same
-    with analytics_service(secantus, mongo_db.name, amqp_uri) as svc:
+    with analytics_service(secantus, mongo_db.name, amqp_uri, **quiet) as svc:
         s = wait_model(svc, len(ideas))
         assert s["model"]["trained_at"] == first["model"]["trained_at"] and s["jobs_installed"] == 0
         assert labels(svc)[topic] == "Our parks"

@@ -109,3 +109,19 @@ def test_pb_reader_and_cli_with_categories(tmp_path):
     report = json.loads(out.read_text())
     assert {t["label"] for t in report["topics"]} == {"urban greenery", "culture", "uncategorised"}
     assert report["meta"]["n_supports"] == 3
+
+
+def test_cli_writes_the_input_report_as_html_and_pdf(jsonl, tmp_path):
+    """Issue 17 point 7: the report as a self-contained page and a PDF (headless Chromium), text extracted."""
+    pypdf = pytest.importorskip("pypdf")
+    html, pdf = tmp_path / "report.html", tmp_path / "report.pdf"
+    assert main(["analyze", str(jsonl), "--out", str(tmp_path / "r.json"), "-q", "--topics", "3",
+                 "--html", str(html), "--pdf", str(pdf), "--title", "Parks and traffic", "--language", "en"]) == 0
+    page = html.read_text(encoding="utf-8")
+    assert "<script" not in page and "Input report: Parks and traffic" in page and "How to read this" in page
+    import unicodedata
+    text = unicodedata.normalize("NFKC", "".join(p.extract_text() for p in pypdf.PdfReader(str(pdf)).pages))
+    assert "Input report" in text and "Parks and traffic" in text
+    report = json.loads((tmp_path / "r.json").read_text())
+    cited = report["summaries"]["topics"][0]["sentences"][0]
+    assert cited["idea_id"] in page                       # each sentence cites its idea

@@ -94,3 +94,27 @@ def test_empty_corpus_report():
     report = st.report(reference_year=2024)
     assert report["topics"] == [] and report["assignments"]["x"] == {"topic": None, "weight": 0.0}
     assert report["segments"] == [] and report["meta"]["empty_texts"] == 2
+
+
+def test_curation_rename_merge_seed_split(corpus):
+    """Issue 17 point 2: staff curation applied to a corpus (the service records each as an event)."""
+    st = _state(corpus)
+    st.retrain()
+    ids = [t["id"] for t in st.topic_entries()]
+    assert len(ids) == 3
+    parks = st.assignment("parks-0")[0]
+    ids = [parks] + [i for i in ids if i != parks]
+    st.curate("TopicRenamed", {"topic": ids[0], "name": "Green spaces", "terms": []})
+    assert {t["id"]: t["label"] for t in st.topic_entries()}[ids[0]] == "Green spaces"
+    traffic = st.assignment("traffic-0")[0]
+    moved = [i for i in st.ideas if st.assignment(i)[0] == traffic]
+    st.curate("TopicsMerged", {"topics": [traffic], "into": ids[0]})
+    assert traffic not in {t["id"] for t in st.topic_entries()}
+    assert moved and all(st.assignment(i)[0] == ids[0] for i in moved)
+    assert st.curate("TopicSeeded", {"name": "Swimming", "terms": ["piscina", "natación"]}) is True
+    st.retrain(st.params)
+    labels = {t["label"] for t in st.topic_entries()}
+    assert "Swimming" in labels and st.params.seed_terms
+    assert st.curate("TopicSplit", {"topic": ids[0], "parts": [{"name": "Cars", "terms": ["coches", "tráfico"]},
+                                                              {"name": "Buses", "terms": ["autobús"]}]})
+    assert len(st.params.seed_terms) == 3 and [n for n, _ in st.curation["seeds"]] == ["Swimming", "Cars", "Buses"]
