@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from nameko.extensions import DependencyProvider
 
-from agora.nameko import mongo_db, process_store
+from agora.nameko import mongo_db, process_store, rebuild_database
 from votes import projections as p
 from votes.application import VotesApp
 from votes.outcomes import Outcomes
@@ -34,10 +34,15 @@ class Projections:
 
 
 class ProjectionsDep(DependencyProvider):
+    """The read models' handlers; in the worker of a blue/green rebuild, handlers over the rebuild copies
+    (``agora.nameko.rebuild_database``) while the live read models keep serving."""
+
     def setup(self):
         db = mongo_db()
         p.ensure_indexes(db)
-        self.projections = Projections(process_store(db), db)
+        self.store = process_store(db)
+        self.projections = Projections(self.store, db)
 
     def get_dependency(self, worker_ctx):
-        return self.projections
+        db = rebuild_database(worker_ctx)
+        return self.projections if db is None else Projections(self.store, db)

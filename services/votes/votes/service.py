@@ -103,12 +103,14 @@ class VotesService(ObservableService):
         return openapi(VotesService, "Agora votes", description=__doc__.strip().split("\n")[0])
 
     # ------------------------------------------------------------------ projections and policies
-    @subscribe("context", CONTEXT_SOURCES, collections=list(CONTEXT_COLLECTIONS), layout=CONTEXT_LAYOUT)
+    @subscribe("context", CONTEXT_SOURCES, collections=list(CONTEXT_COLLECTIONS), layout=CONTEXT_LAYOUT,
+               blue_green=True)
     def on_context(self, event, session):
         self.projections.context.handle(event, session)
         context_cache.changed_by(event)
 
-    @subscribe("tallies", TALLY_SOURCES, batched=True, collections=list(TALLY_COLLECTIONS), layout=TALLY_LAYOUT)
+    @subscribe("tallies", TALLY_SOURCES, batched=True, collections=list(TALLY_COLLECTIONS), layout=TALLY_LAYOUT,
+               blue_green=True)
     def on_tallies(self, events, session):
         changed = self.projections.tallies.handle_batch(events, session)
         self.projections.outcomes.after_tallies(changed)

@@ -381,3 +381,25 @@ def test_openapi_documents_every_route(world):
     assert ("PUT", "/api/v1/tenants/{tenant}/ideas/{idea_id}/reaction") in documented
     op = doc["paths"]["/api/v1/tenants/{tenant}/ideas/{idea_id}/tally"]["get"]
     assert any(p["name"] == "as_at" and p["in"] == "query" for p in op["parameters"])
+
+
+def test_a_requested_rebuild_is_blue_green_and_equals_live(world):
+    """A rebuild requested while the service runs replays into copies and switches when caught up: the live
+    tallies keep answering meanwhile and the result equals what was live."""
+    from agora.projections import request
+    pid, phid = world.project()
+    iid = world.idea(pid, phid)
+    world.known(pid, phid)
+    world.known_idea(iid)
+    for i in range(3):
+        assert world.react(f"bg{i}", iid, 1).ok
+    world.settled_tally(iid)
+    world.settled()
+    before = {d["_id"]: d for d in world.db[projections.TALLY].find({"tenant": world.tenant},
+                                                                    {"projected_at": 0})}
+    out = request(world.db, "votes", "tallies", wait_s=60)
+    assert out["states"] == {"votes:tallies": "done"}, out
+    assert world.db["projection_rebuilds"].find_one({"_id": "votes:tallies"})["mode"] == "blue-green"
+    assert world.tally(iid)["up"] == 3
+    after = {d["_id"]: d for d in world.db[projections.TALLY].find({"tenant": world.tenant}, {"projected_at": 0})}
+    assert after == before and after
