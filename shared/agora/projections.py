@@ -16,15 +16,12 @@ otherwise in place (emptied and replayed by the owner itself). ``--wait`` waits 
 """
 from __future__ import annotations
 
-import argparse
-import json
 import re
 import sys
 import time
 
-from agora.config import settings
 from agora.relay import CHECKPOINTS as RELAY_CHECKPOINTS
-from agora.store import EventStore, open_store
+from agora.store import EventStore
 from agora.subscriptions import CHECKPOINTS, DEAD_LETTERS, REBUILDS, request_rebuild
 
 
@@ -78,48 +75,10 @@ def rebuild(db, service: str, subscription: str | None = None) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m agora.projections", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("status", help="store head, relay and subscription positions and lag, dead letters")
-    rb = sub.add_parser("rebuild", help="have a service rebuild its projections from the log (blue/green when "
-                                        "the subscription allows it)")
-    rb.add_argument("service", help="service name, e.g. votes")
-    rb.add_argument("subscription", nargs="?", help="rebuild only this subscription's read models (e.g. board)")
-    rb.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    rb.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
-                    help="wait up to this long for the running service to finish (exit 1 if it did not)")
-    rb.add_argument("--offline", action="store_true",
-                    help="the service is stopped: empty its read models and reset its checkpoints directly")
-    dl = sub.add_parser("dead-letters", help="list parked events")
-    dl.add_argument("--service")
-    args = parser.parse_args(argv)
-    cfg = settings()
-    store = open_store(cfg)
-    db = store.db
-    if args.cmd == "status":
-        print(json.dumps(status(db, store), indent=2))
-    elif args.cmd == "rebuild":
-        if not args.yes:
-            if not sys.stdin.isatty():
-                print("refusing to drop projections without --yes", file=sys.stderr)
-                return 2
-            if input(f"rebuild the read models of {args.service} in {cfg.mongo_db}? [y/N] ") != "y":
-                return 1
-        if args.offline:
-            print(json.dumps(rebuild(db, args.service, args.subscription), indent=2))
-        else:
-            out = request(db, args.service, args.subscription, args.wait)
-            print(json.dumps(out, indent=2))
-            if not out["requested"]:
-                print(f"no subscription of service {args.service!r} found", file=sys.stderr)
-                return 2
-            if args.wait and not all(v == "done" for v in out["states"].values()):
-                return 1
-    else:
-        query = {"service": args.service} if args.service else {}
-        for d in db[DEAD_LETTERS].find(query, {"cloudevent": 0}):
-            print(json.dumps(d, default=str))
-    return 0
+    """``python -m agora.projections …`` is ``agora projections …`` (one line and an exit code for expected
+    failures such as an unreachable store, never a traceback)."""
+    from agora.cli import main as agora_main
+    return agora_main(["projections", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ def _outcome(args) -> int:
     instance = pabulib.load(args.file)
     rule = args.rule or rule_from_pabulib(instance.rule)
     progress = None
-    if rule in ("mes-add1", "mes-exhaust"):
+    if rule in ("mes-add1", "mes-exhaust") and sys.stderr.isatty():   # progress bars on a terminal only
         from tqdm import tqdm
 
         bar = tqdm(desc=f"{rule}: reruns", unit="run", file=sys.stderr, leave=False)
