@@ -8,6 +8,9 @@
   value and demographics), ``analytics_rounds`` / ``analytics_ballots`` (budget rounds → project, ballots).
   On start (nameko ``setup``, before any entrypoint runs) the in-memory corpora are rebuilt from it; dropping the
   ``analytics_*`` collections and resetting the subscription checkpoint rebuilds everything from the log.
+  ``PersonalDataForgotten`` (handled by each subscription for what it projected, :meth:`Engine.forget`): the
+  person's demographics and author field go, their pseudonym in support and ballot ids becomes a token of the
+  erasure (their supports still count, as one anonymous person).
 * **Saved models** (``analytics_models``): each installed model is pickled (zlib) in 8 MB chunks; on start the
   saved model of every corpus is installed, so a restart serves the same topics and never retrains what it has
   (ideas that arrived meanwhile are assigned by the model). A retrain passes the old model's signature, so topics
@@ -246,11 +249,12 @@ class Engine:
         return loaded
 
     # ------------------------------------------------------------------ events (subscription)
-    def handle(self, event, session) -> None:
-        """Project one event: Mongo documents (with ``session``) first, then the in-memory corpus."""
+    def handle(self, event, session, part: str | None = None) -> None:
+        """Project one event: Mongo documents (with ``session``) first, then the in-memory corpus. ``part``: the
+        subscription (ideas, votes, budgets) handling a ``PersonalDataForgotten``."""
         t, d = event.type, event.data
         if t == "PersonalDataForgotten":
-            self.forget(event, session)
+            self.forget(event, session, part)
             return
         if t in ("RoundOpened", "ProjectAdded") or t in live.BALLOT_TYPES:
             self._handle_budget(event, session)
@@ -307,19 +311,21 @@ class Engine:
             if corpus.apply(event):
                 corpus.changed_at = time.monotonic()
 
-    def forget(self, event, session) -> None:
+    def forget(self, event, session, part: str | None = None) -> None:
         """``PersonalDataForgotten {person}``: the person's ideas lose author and demographics; their supports and
         ballots lose demographics, and the pseudonym in their ids becomes a token of this erasure (derived from the
-        event id, so a rebuild writes the same documents), so they still count as one anonymous person. Every
-        subscription (ideas, votes, budgets) handles it, in its own order, so a lagging one cannot write the
-        pseudonym back after another one erased it; idempotent."""
+        event id, so a rebuild writes the same documents), so they still count as one anonymous person. Each
+        subscription erases what it projected (``part``: ideas → ideas, votes → supports, budgets → ballots; None:
+        all), in its own order, so a lagging one cannot write the pseudonym back; idempotent."""
         import hashlib
         import re
         tenant, person = event.tenant, event.data["person"]
         token = "erased-" + hashlib.sha256(str(event.id).encode("utf-8")).hexdigest()[:16]
-        self.db[IDEAS].update_many({"tenant": tenant, "author": person}, {"$set": {"author": None, "personal": {}}},
-                                   session=session)
-        for coll, field in ((SUPPORTS, "sid"), (BALLOTS, "ballot")):
+        if part in (None, "ideas"):
+            self.db[IDEAS].update_many({"tenant": tenant, "author": person},
+                                       {"$set": {"author": None, "personal": {}}}, session=session)
+        for coll, field in [(c, f) for p, c, f in (("votes", SUPPORTS, "sid"), ("budgets", BALLOTS, "ballot"))
+                            if part in (None, p)]:
             for doc in list(self.db[coll].find({"tenant": tenant, field: {"$regex": re.escape(person) + "$"}},
                                                session=session)):
                 self.db[coll].delete_one({"_id": doc["_id"]}, session=session)
@@ -328,7 +334,7 @@ class Engine:
                 self.db[coll].replace_one({"_id": new["_id"]}, new, upsert=True, session=session)
         for corpus in [c for c in self.corpora.values() if c.tenant == tenant]:
             with self.lock(corpus):
-                if corpus.forget(person, token):
+                if corpus.forget(person, token, part):
                     corpus.changed_at = time.monotonic()
 
     def _handle_budget(self, event, session) -> None:

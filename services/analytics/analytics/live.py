@@ -333,29 +333,35 @@ class Corpus:
             held.append(sid)
         self.ballots[ballot] = held
 
-    def forget(self, person: str, token: str) -> bool:
-        """An erased person (``PersonalDataForgotten``): their ideas lose author and demographics, their supports
-        and ballots their demographics, and the pseudonym in support and ballot ids becomes ``token`` (one per
-        erasure: they still count, as one anonymous person). Idempotent; True when something changed."""
+    def forget(self, person: str, token: str, part: str | None = None) -> bool:
+        """An erased person (``PersonalDataForgotten``): their ideas lose author and demographics (``part``
+        "ideas"), their supports (``"votes"``) and ballots (``"budgets"``) their demographics, and the pseudonym in
+        support and ballot ids becomes ``token`` (one per erasure: they still count, as one anonymous person);
+        ``part`` None: all of it. Idempotent; True when something changed."""
         from analytics.domain import VOTER_KEY
+
+        def mine(sid: str) -> bool:       # a support of this part: ballots' are "{idea}:ballot:{round}:{voter}"
+            return person in sid and part in (None, "budgets" if ":ballot:" in sid else "votes")
+
         changed = False
         for rec in self.state.ideas.values():
-            if rec.author == person:
+            if part in (None, "ideas") and rec.author == person:
                 rec.author, rec.demographics, changed = None, {}, True
-            for sid in [s for s, demo in rec.supports.items() if person in s or person in str(demo.get(VOTER_KEY))]:
-                demo = rec.supports.pop(sid)
-                voter = demo.get(VOTER_KEY)
+            for sid in [s for s in rec.supports if mine(s)]:
+                voter = rec.supports.pop(sid).get(VOTER_KEY)
                 rec.supports[sid.replace(person, token)] = (
                     {VOTER_KEY: str(voter).replace(person, token)} if voter is not None else {})
                 changed = True
         for iid, waiting in self.pending.items():
-            if any(person in sid for sid in waiting):
-                self.pending[iid] = {sid.replace(person, token): ({} if person in sid else demo)
+            if any(mine(sid) for sid in waiting):
+                self.pending[iid] = {(sid.replace(person, token) if mine(sid) else sid): ({} if mine(sid) else demo)
                                      for sid, demo in waiting.items()}
                 changed = True
-        for ballot in [b for b in self.ballots if person in b]:
-            self.ballots[ballot.replace(person, token)] = [s.replace(person, token) for s in self.ballots.pop(ballot)]
-            changed = True
+        if part in (None, "budgets"):
+            for ballot in [b for b in self.ballots if person in b]:
+                self.ballots[ballot.replace(person, token)] = [s.replace(person, token)
+                                                               for s in self.ballots.pop(ballot)]
+                changed = True
         if changed:
             self.touch()
         return changed

@@ -39,9 +39,10 @@ Report-wide decisions (:func:`finalize`)
       ``versus`` naming the other (the test of "this segment vs the rest" is the same test for both);
     * **cells below the tenant's minimum** (``min_cell_size``, default 5, env ``AGORA_MIN_CELL_SIZE``): a cell whose
       people number 1 … min_cell_size−1 is ``suppressed`` (count, people, share, lift, expected and p-values are
-      null, never significant); a segment with fewer people than that is suppressed whole; when a row or a column of
-      a table has a single suppressed cell, the smallest other one is suppressed too, so that no suppressed count
-      can be recovered by subtraction (for a two-valued dimension the complement segment counts as well).
+      null, never significant); a segment with fewer people than that is suppressed whole (its size too); when
+      a row or a column of a table has a single suppressed cell, the smallest other one is suppressed too, so that
+      no suppressed count can be recovered by subtraction (for a two-valued dimension the complement segment
+      counts as well).
 """
 from __future__ import annotations
 
@@ -330,6 +331,9 @@ def _suppress(table: list[dict], segments: list, topics: list, min_cell: int) ->
             break
     for key in hidden:
         _blank(cell[key])
+    for r in table:                     # a segment of fewer people than the minimum: not even its size is shown
+        if r["segment_people"] is not None and r["segment_people"] < min_cell:
+            r["segment_total"] = r["segment_people"] = None
 
 
 def finalize(rows: list[dict], alpha: float = 0.05, min_lift: float = MIN_LIFT, min_expected: float = 5.0

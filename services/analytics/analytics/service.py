@@ -46,11 +46,11 @@ class AnalyticsService(ObservableService):
     # Each also handles PersonalDataForgotten (Engine.forget), so none can write an erased pseudonym back.
     @subscribe("ideas", {"ideas": SOURCES["ideas"], **ERASURE}, batch=200)
     def on_idea_event(self, event, session):
-        self.engine.handle(event, session)
+        self.engine.handle(event, session, part="ideas")
 
     @subscribe("votes", {"votes": SOURCES["votes"], **ERASURE}, batch=200)
     def on_vote_event(self, event, session):
-        self.engine.handle(event, session)
+        self.engine.handle(event, session, part="votes")
 
     if "analytics" in SOURCES:
         @subscribe("curation", {"analytics": SOURCES["analytics"]}, batch=50)
@@ -60,7 +60,7 @@ class AnalyticsService(ObservableService):
     if "budgets" in SOURCES:
         @subscribe("budgets", {"budgets": SOURCES["budgets"], **ERASURE}, batch=200)
         def on_budget_event(self, event, session):
-            self.engine.handle(event, session)
+            self.engine.handle(event, session, part="budgets")
 
     # ================================================================== helpers
     def _auth(self, request, tenant):
@@ -150,7 +150,8 @@ class AnalyticsService(ObservableService):
 
     @json_route("GET", P + "/summary", summary="The input summary: cited sentences per topic and cluster, "
                 "differences in plain sentences, junk set aside, k-selection scores",
-                query_schema=schemas.TableQuery, response_schema=schemas.SummaryOut, responses=NOT_FOUND, auth_roles=sorted(CIVIL_SERVANTS), public=True,
+                query_schema=schemas.TableQuery, response_schema=schemas.SummaryOut, responses=NOT_FOUND,
+                auth_roles=sorted(CIVIL_SERVANTS), public=True,
                 tags=TAGS)
     def summary(self, request, tenant, project):
         self._auth(request, tenant)
@@ -214,7 +215,8 @@ class AnalyticsService(ObservableService):
 
         def need(topic):
             if topic not in known:
-                raise ValidationFailed(f"no topic {topic} in the current model", {"topic": ["unknown topic"]})
+                raise ValidationFailed({"topic": [f"no topic {topic} in the current model"]},
+                                       f"no topic {topic} in the current model")
 
         if action == "rename":
             need(body["topic"])

@@ -37,7 +37,8 @@ def world(secantus):
         ideas = seeder.corpus(per_theme=PER_THEME)
         other = Seeder(db, tenant="shelbyville", project=PROJECT)    # same project id, other tenant
         other.corpus(per_theme=4, seed=3, votes=0)
-        with stack(secantus, db.name, vhost.uri) as svc:
+        # no settle retrains: these tests count the retrain jobs they request
+        with stack(secantus, db.name, vhost.uri, AGORA_ANALYTICS_SETTLE_S="3600") as svc:
             wait_model(svc, len(ideas))
             yield {"svc": svc, "db": db, "seeder": seeder, "ideas": ideas}
     finally:
