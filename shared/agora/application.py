@@ -4,7 +4,8 @@ Every service's use cases run their commands through :class:`CommandRunner` (the
 ``Application.save`` / cosmicpython's unit of work)::
 
     runner = CommandRunner(store)
-    outcome = runner.run(tenant, idea_stream(idea_id), lambda idea: idea.withdraw(caller, reason), load=Idea.from_events)
+    outcome = runner.run(tenant, idea_stream(idea_id), lambda idea: idea.withdraw(caller, reason),
+                         load=Idea.from_events)
 
 - ``load(events) -> aggregate`` rebuilds the aggregate from its stream (default: the list of stored events itself);
   ``decide(aggregate)`` is the pure domain rule and returns the new events as :class:`agora.events.NewEvent`

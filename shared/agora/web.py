@@ -16,11 +16,11 @@ import re
 import time
 import uuid
 
-from marshmallow import Schema, ValidationError, fields
+from marshmallow import Schema, ValidationError
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
-from nameko.web.handlers import HttpRequestHandler, http
+from nameko.web.handlers import HttpRequestHandler
 from werkzeug.wrappers import Response
 
 from agora import auth, metrics
@@ -265,7 +265,6 @@ class _Idempotency:
         from agora.nameko import mongo_db
         coll = mongo_db().get_collection(IDEMPOTENCY)
         if not _Idempotency._indexed:
-            import pymongo
             coll.create_index([("tenant", 1), ("owner", 1), ("key", 1)])
             coll.create_index("expires", expireAfterSeconds=0)
             _Idempotency._indexed = True
@@ -612,7 +611,8 @@ def _plugin():
 def schema_to_jsonschema(schema) -> dict:
     """The OpenAPI 3.0 schema object of a marshmallow schema (nested schemas inlined)."""
     from apispec import APISpec
-    spec = APISpec("x", "1", "3.0.3", plugins=[plugin := _plugin()])
+    plugin = _plugin()
+    APISpec("x", "1", "3.0.3", plugins=[plugin])      # initialises the plugin's converter
     plugin.converter.add_attribute_function(_field_extras)
     schema = schema() if isinstance(schema, type) else schema
     return plugin.converter.schema2jsonschema(schema)

@@ -122,7 +122,7 @@ def test_pseudonyms_and_erasure(store, mongo_db):
     assert p1.startswith("p-") and "alice" not in p1
     assert store.person_id("city", "alice@idp") == p1
     assert store.person_id("other", "alice@idp") != p1            # tenant-scoped
-    store.append("city", f"idea-1", [NewEvent("TestProfiled", {"author": p1,
+    store.append("city", "idea-1", [NewEvent("TestProfiled", {"author": p1,
                                                                "personal": {"birth_year": 1990}})])
     assert store.read_stream("city", "idea-1")[0].data["personal"] == {"birth_year": 1990}
     assert store.erase_subject("city", "alice@idp", "request", "admin") == p1

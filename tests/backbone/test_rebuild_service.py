@@ -6,6 +6,7 @@ from pathlib import Path
 
 import requests
 
+from agora.testing import eventually as wait_for
 from agora.subscriptions import CHECKPOINTS, REBUILDS, SHADOW_SUFFIX, request_rebuild
 from agora.testing.services import run_service
 
@@ -13,14 +14,6 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
 
-def wait_for(predicate, timeout=60.0, interval=0.05):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not reached in time")
 
 
 def test_blue_green_rebuild_under_load_survives_kill9_and_equals_the_log(secantus, mongo_db, amqp_uri):

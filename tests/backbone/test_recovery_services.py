@@ -6,6 +6,7 @@ from pathlib import Path
 
 import requests
 
+from agora.testing import eventually as wait_for
 from agora.events.envelope import NewEvent
 from agora.store import EventStore
 from agora.testing.plugin import free_port
@@ -15,14 +16,6 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
 
-def wait_for(predicate, timeout=60.0, interval=0.05):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not reached in time")
 
 
 def test_without_a_broker_the_service_is_ready_and_its_projections_follow_by_polling(secantus, mongo_db):

@@ -8,6 +8,7 @@ import pika
 import pytest
 import requests
 
+from agora.testing import eventually as wait_for
 from agora.store import EventStore
 from agora.subscriptions import Subscription
 from agora.testing.services import run_relay, run_service
@@ -17,14 +18,6 @@ sys.path.insert(0, str(HERE))
 from testsvc_service import project  # noqa: E402
 
 
-def wait_for(predicate, timeout=30.0, interval=0.05):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not reached in time")
 
 
 @pytest.fixture

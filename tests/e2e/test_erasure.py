@@ -18,7 +18,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from contextlib import ExitStack
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -27,6 +26,7 @@ import pymongo
 import pytest
 import requests
 
+from agora.testing import eventually as wait
 from agora import auth, topology
 from agora.application import request_fingerprint
 from agora.events import registry
@@ -77,14 +77,7 @@ def _iso(dt):
 
 
 def eventually(fetch, check, what, timeout=180.0, interval=0.3):
-    deadline = time.time() + timeout
-    value = None
-    while time.time() < deadline:
-        value = fetch()
-        if check(value):
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"{what}: not reached in {timeout}s; last value: {str(value)[:1500]}")
+    return wait(fetch, timeout, interval, what, check=check)
 
 
 def _ok(resp, *codes):

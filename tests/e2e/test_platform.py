@@ -1,12 +1,12 @@
 """The whole platform end to end: every service as a real `nameko run` process, the relay, RabbitMQ and
 SecantusDB; the demo city (deploy/local/demo_city.py, what `make run` seeds) entered through the public APIs."""
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
+from agora.testing import eventually as wait
 from agora import auth
 from agora.store import EventStore
 from agora.testing.services import run_relay, run_service
@@ -21,14 +21,7 @@ SERVICES = [("ideas", "ideas.service"), ("votes", "votes.service"), ("budgets", 
 
 
 def eventually(fetch, check, timeout=90.0, interval=0.25):
-    deadline = time.time() + timeout
-    value = None
-    while time.time() < deadline:
-        value = fetch()
-        if check(value):
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"not reached in {timeout}s; last value: {str(value)[:2000]}")
+    return wait(fetch, timeout, interval, "platform state", check=check)
 
 
 @pytest.fixture(scope="module")

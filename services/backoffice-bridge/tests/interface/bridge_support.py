@@ -88,8 +88,7 @@ except ImportError:  # the shape documented in services/budgets/budgets/domain.p
         at = fields.String(load_default=None, allow_none=True)
 
 
-def wait_for(predicate, timeout=30.0, interval=0.05, what="condition"):
-    return eventually(predicate, timeout=timeout, interval=interval, what=what)
+wait_for = eventually   # the suite's one wait helper (agora.testing)
 
 
 def headers(sub="erp", roles=("partner",), tenant="gent"):
