@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="language assumed when detection is unsure and no corpus majority exists (default en)")
     a.add_argument("--cluster-threshold", type=float, default=0.5, help="cosine linking similar ideas (0.5)")
     a.add_argument("--near-duplicate", type=float, default=0.8, help="cosine flagging near-duplicates (0.8)")
-    a.add_argument("--passes", type=int, default=None, help="LDA passes (default 5)")
+    a.add_argument("--passes", type=int, default=None, help="LDA passes (default: 5, or AGORA_ANALYTICS_PASSES)")
     a.add_argument("--language", default=None, choices=("nl", "fr", "en", "da", "es", "de", "pl"),
                    help="language of labels and sentences (the tenant's; default: the corpus' majority)")
     a.add_argument("--min-cell-size", type=int, default=None,

@@ -15,7 +15,8 @@ from werkzeug.wrappers import Response
 
 from agora.errors import NotFound
 from agora.nameko import EventStoreDep, subscribe
-from agora.web import content_disposition, ObservableService, json_route, load_query, openapi, principal, read_json
+from agora.web import (ObservableService, content_disposition, json_route, load_query, negotiate, openapi,
+                       principal, read_json)
 
 from analytics import export, live, schemas
 from analytics.dependencies import SOURCES, AnalyticsEngine
@@ -27,6 +28,19 @@ STATIC = Path(__file__).resolve().parent / "static"
 NOT_FOUND = {404: "unknown project (no analytics yet)"}
 TAGS = ["analytics"]
 ERASURE = {"agora": ["PersonalDataForgotten"]}
+
+
+FORMAT_MEDIA = {"json": "application/json", "csv": "text/csv", "xlsx": export.XLSX_MIME.split(";")[0]}
+TABLE_MEDIA = tuple(FORMAT_MEDIA.values())
+
+
+def _format(request, q, allowed=("json", "csv", "xlsx")) -> str:
+    """The format to answer: ``?format=`` when ``Accept`` allows it, else the best of ``allowed`` for ``Accept``
+    (406 naming what is available when nothing fits)."""
+    explicit = request.args.get("format")
+    offered = [FORMAT_MEDIA[explicit]] if explicit else [FORMAT_MEDIA[f] for f in allowed]
+    media = negotiate(request, offered)
+    return next(f for f, m in FORMAT_MEDIA.items() if m == media)
 
 
 def _download(body: bytes, mime: str, filename: str) -> Response:
@@ -83,6 +97,7 @@ class AnalyticsService(ObservableService):
             rows = [r for r in rows if (not q.get("measure") or r["measure"] == q["measure"])
                     and (not q.get("dimension") or r["dimension"] == q["dimension"])]
         stem = f"analytics-{tenant}-{project}-{table}" + (f"-{q['phase']}" if q["phase"] else "")
+        q["format"] = _format(request, q)
         if q["format"] == "csv":
             return _download(export.to_csv(live.flat(rows)), export.CSV_MIME, stem + ".csv")
         if q["format"] == "xlsx":
@@ -131,12 +146,15 @@ class AnalyticsService(ObservableService):
         c = self.engine.corpus(tenant, project)
         return 202, {"job": self.engine.request_retrain(c, overrides), "status": "queued"}
 
-    @json_route("GET", P + "/report", summary="The analytics report (topics, assignments, clusters, segments)",
+    @json_route("GET", P + "/report",
+                produces=(FORMAT_MEDIA["json"], FORMAT_MEDIA["xlsx"]),
+                summary="The analytics report (topics, assignments, clusters, segments)",
                 query_schema=schemas.ReportQuery, response_schema=schemas.ReportOut, responses=NOT_FOUND,
                 auth_roles=sorted(CIVIL_SERVANTS), public=True, tags=TAGS)
     def report(self, request, tenant, project):
         self._auth(request, tenant)
         q = load_query(request, schemas.ReportQuery)
+        q["format"] = _format(request, q, ("json", "xlsx"))
         c = self.engine.corpus(tenant, project)
         if q["format"] == "xlsx":
             tables = dict(self.engine.tables(c, q["phase"]))
@@ -165,16 +183,19 @@ class AnalyticsService(ObservableService):
                 "summaries": v["summaries"], "junk": v["junk"], "k_selection": v["k_selection"], "titles": titles}
 
     @json_route("GET", P + "/report.html", summary="The input report as a self-contained HTML page",
+                produces=("text/html",),
                 query_schema=schemas.TableQuery, responses=NOT_FOUND, auth_roles=sorted(CIVIL_SERVANTS), public=True,
                 tags=TAGS)
     def report_html(self, request, tenant, project):
         self._auth(request, tenant)
+        negotiate(request, ["text/html"])
         page = self._report_page(request, tenant, project)
         return Response(page.encode("utf-8"), status=200, headers={
             "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store",
             "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"})
 
     @json_route("GET", P + "/report.pdf", summary="The input report as a PDF (headless Chromium, no network)",
+                produces=("application/pdf",),
                 query_schema=schemas.TableQuery, responses=NOT_FOUND, auth_roles=sorted(CIVIL_SERVANTS), public=True,
                 tags=TAGS)
     def report_pdf(self, request, tenant, project):
@@ -182,6 +203,7 @@ class AnalyticsService(ObservableService):
 
         from analytics.render import pdf_from_html
         self._auth(request, tenant)
+        negotiate(request, ["application/pdf"])
         page = self._report_page(request, tenant, project)
         pdf = tpool.execute(pdf_from_html, page)          # a subprocess wait: off the hub
         return _download(pdf, "application/pdf", f"analytics-{tenant}-{project}-report.pdf")
@@ -239,37 +261,43 @@ class AnalyticsService(ObservableService):
         positions = getattr(outcome, "positions", None) or []
         return 202, {"type": kind, "status": "recorded", "position": positions[-1] if positions else None}
 
-    @json_route("GET", P + "/topics", summary="Topics with labels, terms, counts and example ideas",
+    @json_route("GET", P + "/topics",
+                produces=TABLE_MEDIA, summary="Topics with labels, terms, counts and example ideas",
                 query_schema=schemas.TableQuery, response_schema=schemas.TopicsOut, responses=NOT_FOUND,
                 auth_roles=sorted(CIVIL_SERVANTS), public=True, tags=TAGS)
     def topics(self, request, tenant, project):
         return self._table(request, tenant, project, "topics")
 
-    @json_route("GET", P + "/assignments", summary="Topic of every idea (updated online as ideas arrive)",
+    @json_route("GET", P + "/assignments",
+                produces=TABLE_MEDIA, summary="Topic of every idea (updated online as ideas arrive)",
                 query_schema=schemas.TableQuery, response_schema=schemas.AssignmentsOut, responses=NOT_FOUND,
                 auth_roles=sorted(CIVIL_SERVANTS), public=True, tags=TAGS)
     def assignments(self, request, tenant, project):
         return self._table(request, tenant, project, "assignments")
 
-    @json_route("GET", P + "/segments", summary="Topic × demographic segment table (chi-square, BH-adjusted)",
+    @json_route("GET", P + "/segments",
+                produces=TABLE_MEDIA, summary="Topic × demographic segment table (chi-square, BH-adjusted)",
                 query_schema=schemas.SegmentQuery, response_schema=schemas.SegmentsOut, responses=NOT_FOUND,
                 auth_roles=sorted(CIVIL_SERVANTS), public=True, tags=TAGS)
     def segments(self, request, tenant, project):
         return self._table(request, tenant, project, "segments", schemas.SegmentQuery)
 
-    @json_route("GET", P + "/clusters", summary="Clusters of similar ideas (one row per member, near-duplicates)",
+    @json_route("GET", P + "/clusters",
+                produces=TABLE_MEDIA, summary="Clusters of similar ideas (one row per member, near-duplicates)",
                 query_schema=schemas.TableQuery, response_schema=schemas.ClustersOut, responses=NOT_FOUND,
                 auth_roles=sorted(CIVIL_SERVANTS), public=True, tags=TAGS)
     def clusters(self, request, tenant, project):
         return self._table(request, tenant, project, "clusters")
 
-    @json_route("GET", P + "/near-duplicates", summary="Pairs of near-duplicate ideas",
+    @json_route("GET", P + "/near-duplicates",
+                produces=TABLE_MEDIA, summary="Pairs of near-duplicate ideas",
                 query_schema=schemas.TableQuery, response_schema=schemas.DuplicatesOut, responses=NOT_FOUND,
                 auth_roles=sorted(CIVIL_SERVANTS), public=True, tags=TAGS)
     def near_duplicates(self, request, tenant, project):
         return self._table(request, tenant, project, "near_duplicates")
 
-    @json_route("GET", P + "/trends", summary="Ideas per topic per ISO week",
+    @json_route("GET", P + "/trends",
+                produces=TABLE_MEDIA, summary="Ideas per topic per ISO week",
                 query_schema=schemas.TableQuery, response_schema=schemas.TrendsOut, responses=NOT_FOUND,
                 auth_roles=sorted(CIVIL_SERVANTS), public=True, tags=TAGS)
     def trends(self, request, tenant, project):

@@ -149,6 +149,13 @@ def test_csv_and_xlsx_exports_of_every_table(world):
                                                 timeout=30).content))
     assert set(wb.sheetnames) == {"topics", "assignments", "segments", "clusters", "near_duplicates", "trends"}
     assert requests.get(f"{base}/topics", params={"format": "pdf"}, headers=headers(), timeout=10).status_code == 422
+    # Accept is negotiated: text/csv without ?format= gives CSV; a format Accept refuses is 406
+    by_accept = requests.get(f"{base}/topics", headers=dict(headers(), Accept="text/csv"), timeout=30)
+    assert by_accept.status_code == 200 and by_accept.headers["Content-Type"].startswith("text/csv")
+    refused = requests.get(f"{base}/topics", params={"format": "csv"},
+                           headers=dict(headers(), Accept="application/json"), timeout=30)
+    assert refused.status_code == 406 and refused.json()["details"]["available"] == ["text/csv"]
+    assert requests.get(f"{base}/topics", headers=dict(headers(), Accept="image/png"), timeout=30).status_code == 406
 
 
 def test_new_idea_is_assigned_within_two_seconds(world):
