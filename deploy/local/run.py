@@ -453,7 +453,10 @@ class Launcher:
         analytics = urls.get("analytics")
         return {"tenant": TENANT, "services": urls, "tokens": self.tokens,
                 "relay": next((f"http://localhost:{c.port}" for c in self.children if c.name == "relay"), None),
-                "dashboard": f"{analytics}/dashboard/?token={self.tokens.get('admin', '')}" if analytics else None}
+                # through the front door's proxy: the dashboard's moderation page then reaches the ideas service on
+                # the same origin
+                "dashboard": f"/proxy/analytics/dashboard/?token={self.tokens.get('admin', '')}" if analytics
+                else None}
 
     def write_info(self) -> None:
         with self.lock:
@@ -466,8 +469,7 @@ class Launcher:
         lines = [f"\nAgora is running with the demo city '{TENANT}'.",
                  f"  front door       {front_url}   (start here: dashboard, API docs, health, tokens)"]
         if "analytics" in urls:
-            lines.append(f"  dashboard        http://localhost:{self.info['ports']['analytics']}/dashboard/"
-                         f"?token={admin}")
+            lines.append(f"  dashboard        {front_url}proxy/analytics/dashboard/?token={admin}")
         if "ideas" in urls:
             lines.append(f"  ideas API        http://localhost:{self.info['ports']['ideas']}/api/v1/tenants/{TENANT}"
                          f"/ideas   (API docs: {front_url}docs/ideas/)")

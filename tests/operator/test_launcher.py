@@ -159,7 +159,12 @@ def test_the_front_door_links_dashboard_docs_and_health_with_the_tokens(platform
     admin = re.search(r"^  admin token      (\S+)$", platform.output, re.M).group(1)
     citizen = re.search(r"^  citizen token    (\S+)$", platform.output, re.M).group(1)
     html = page.text
-    assert admin in html and citizen in html and "/dashboard/?token=" in html
+    assert admin in html and citizen in html and "/proxy/analytics/dashboard/?token=" in html
+    # the dashboard is opened through the front door's proxy: its moderation page reaches ideas on the same origin
+    dash = requests.get(front + "/proxy/analytics/dashboard/", timeout=30)
+    assert dash.status_code == 200 and dash.headers["Content-Type"].startswith("text/html")
+    assert re.search(r"^  dashboard        http://localhost:\d+/proxy/analytics/dashboard/\?token=", platform.output,
+                     re.M)
     for i, name in enumerate(SERVICES):
         url = f"http://localhost:{platform.base + 1 + i}"
         for link in (f'href="/docs/{name}/"', f'href="{url}/health"', f'href="{url}/ready"',

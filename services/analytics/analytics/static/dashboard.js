@@ -1,10 +1,18 @@
 /* Agora analytics dashboard: plain JS + SVG, no external resources (works offline).
  * Token: ?token=… (moved to sessionStorage and removed from the address bar) or pasted into the page.
  * Demo: ?demo=1 (or the "Open the demo" button) reads the server's demo tenant without a token.
+ * Pages: #analytics (default) and #moderation (the ideas service's moderation queue and the junk filter's list).
+ * Served under a path prefix (the local front door's /proxy/analytics/dashboard/), the API calls keep that prefix.
+ * The ideas service (moderation) is reached on the same origin only (the page's CSP allows connect-src 'self'):
+ * ?ideas=<same-origin path or URL> (kept for the tab), else a config value `ideas_url` if the analytics config
+ * serves one, else /proxy/ideas next to /proxy/analytics when the page is served through the front door.
  */
 (function () {
   "use strict";
   var TOKEN_KEY = "agora.analytics.token";
+  var IDEAS_KEY = "agora.dashboard.ideas";
+  // "" when the analytics service serves the page itself; "/proxy/analytics" through the launcher's front door
+  var API_ROOT = window.location.pathname.replace(/\/dashboard(\/.*)?$/, "");
   var PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                  "#bcbd22", "#17becf", "#393b79", "#ad494a", "#637939", "#7b4173", "#3182bd", "#e6550d"];
   var SVGNS = "http://www.w3.org/2000/svg";
@@ -44,7 +52,7 @@
     } catch (e) { return null; }
   }
 
-  function base() { return "/api/v1/tenants/" + encodeURIComponent(state.tenant); }
+  function base() { return API_ROOT + "/api/v1/tenants/" + encodeURIComponent(state.tenant); }
   function projectBase() { return base() + "/projects/" + encodeURIComponent(state.project) + "/analytics"; }
 
   function api(path) {
@@ -81,8 +89,9 @@
       sessionStorage.setItem(TOKEN_KEY, fromUrl);
       params.delete("token");
       var rest = params.toString();
-      history.replaceState(null, "", window.location.pathname + (rest ? "?" + rest : ""));
+      history.replaceState(null, "", window.location.pathname + (rest ? "?" + rest : "") + window.location.hash);
     }
+    rememberIdeasBase(params);
     $("token-form").addEventListener("submit", function (ev) {
       ev.preventDefault();
       var t = $("token-input").value.trim();
@@ -111,6 +120,7 @@
     });
     document.addEventListener("click", onExportClick);
     document.addEventListener("click", onReportClick);
+    initModeration();
     boot();
   }
 
@@ -118,7 +128,7 @@
     showError("");
     var demo = new URLSearchParams(window.location.search).get("demo");
     var token = sessionStorage.getItem(TOKEN_KEY);
-    fetch("/api/v1/analytics/config", { cache: "no-store" }).then(function (r) { return r.json(); })
+    fetch(API_ROOT + "/api/v1/analytics/config", { cache: "no-store" }).then(function (r) { return r.json(); })
       .then(function (cfg) {
         $("demo-button").hidden = !cfg.demo_tenant;
         if (token) {
@@ -134,7 +144,11 @@
           showLogin(demo ? "Demo mode is not enabled on this server." : "");
           return;
         }
-        $("login").hidden = true; $("app").hidden = false; $("logout").hidden = !state.token;
+        state.config = cfg; state.signedIn = true;
+        state.roles = state.token ? decodeTenant(state.token).roles : [];
+        $("login").hidden = true; $("logout").hidden = !state.token; $("nav").hidden = false;
+        document.body.removeAttribute("data-view");
+        showView();
         loadProjects();
       }).catch(function (e) { showLogin("Cannot reach the analytics service: " + e.message); });
   }
@@ -143,8 +157,9 @@
 
   // signed out: the sign-in card alone (nothing of the dashboard behind it), with the reason when there is one
   function showLogin(msg) {
+    state.signedIn = false;
     if (state.timer) { clearInterval(state.timer); state.timer = null; }
-    $("app").hidden = true; $("logout").hidden = true; $("live").hidden = true; $("who").textContent = "";
+    $("app").hidden = true; $("moderation").hidden = true; $("nav").hidden = true; $("logout").hidden = true; $("live").hidden = true; $("who").textContent = "";
     $("error").hidden = true;
     $("login").hidden = false;
     showError(msg || "");
@@ -189,7 +204,7 @@
   }
 
   function poll() {
-    if (!state.project || state.loading) { return; }
+    if (!state.project || state.loading || view() !== "analytics") { return; }
     api(projectBase() + "/status").then(function (s) {
       $("live").hidden = false;
       if (s.version !== state.version) { loadAll(); }
@@ -249,7 +264,12 @@
     var junk = s.junk || { count: 0 };
     $("junk").textContent = junk.count ? (junk.count + " posts set aside as junk or spam (" +
       Object.keys(junk.by_reason || {}).map(function (k) { return k.replace("_", " ") + ": " + junk.by_reason[k]; }).join(", ") +
-      "); they are listed for moderators and not counted.") : "No post was set aside as junk.";
+      "); they are not counted.") : "No post was set aside as junk.";
+    if (junk.count && state.token) {
+      $("junk").appendChild(document.createTextNode(" Moderators review them on the "));
+      $("junk").appendChild(el("a", { href: "#moderation" }, "Moderation page"));
+      $("junk").appendChild(document.createTextNode("."));
+    }
   }
 
   function topicSummary(topicId) {
@@ -501,6 +521,347 @@
       document.body.appendChild(tmp); tmp.click(); tmp.remove();
       setTimeout(function () { URL.revokeObjectURL(href); }, 5000);
     }).catch(function (e) { showError("Report failed: " + e.message); });
+  }
+
+
+  // ------------------------------------------------------------------ pages
+  function view() { return window.location.hash === "#moderation" ? "moderation" : "analytics"; }
+
+  function showView() {
+    if (!state.signedIn) { return; }
+    var v = view();
+    $("app").hidden = v !== "analytics";
+    $("moderation").hidden = v !== "moderation";
+    $("nav-analytics").setAttribute("aria-current", v === "analytics" ? "page" : "false");
+    $("nav-moderation").setAttribute("aria-current", v === "moderation" ? "page" : "false");
+    $("skip").setAttribute("href", v === "moderation" ? "#moderation" : "#app");
+    document.title = (v === "moderation" ? "Moderation" : "Agora analytics") + " — civil servants' dashboard";
+    document.body.setAttribute("data-page", v);
+    if (v === "moderation") { loadModeration(); }
+    else if (state.project && !state.loading) { loadAll(); }
+  }
+
+  // ------------------------------------------------------------------ moderation (the ideas service's API)
+  var mod = { project: null, tab: "open", cursor: null, pending: {}, projects: null, seq: 0 };
+  var JUNK_REASONS = { scanner: "security-scanner probe or test post", url_only: "only links or numbers",
+                       empty: "no text", mashing: "keyboard mashing", burst: "copy in a burst of identical posts" };
+  var ACTION_DONE = { hide: "hidden", restore: "restored", dismiss: "dismissed" };
+
+  function sameOrigin(url) {
+    if (!url) { return null; }
+    if (/^\/(?!\/)/.test(url)) { return url.replace(/\/+$/, ""); }
+    try {
+      var u = new URL(url, window.location.href);
+      // the token goes along: never to another origin (the page's CSP would refuse it anyway)
+      return u.origin === window.location.origin ? u.pathname.replace(/\/+$/, "") : null;
+    } catch (e) { return null; }
+  }
+
+  function rememberIdeasBase(params) {
+    var given = params.get("ideas");
+    if (given === null) { return; }
+    var ok = sameOrigin(given);
+    if (ok !== null) { sessionStorage.setItem(IDEAS_KEY, ok); } else { sessionStorage.removeItem(IDEAS_KEY); }
+    params.delete("ideas");
+    var rest = params.toString();
+    history.replaceState(null, "", window.location.pathname + (rest ? "?" + rest : "") + window.location.hash);
+    if (ok === null) { state.ideasRefused = given; }
+  }
+
+  function ideasBase() {
+    var stored = sessionStorage.getItem(IDEAS_KEY);
+    if (stored !== null) { return stored; }
+    var fromConfig = sameOrigin(state.config && state.config.ideas_url);
+    if (fromConfig !== null) { return fromConfig; }
+    var m = /^(.*)\/proxy\/[^\/]+$/.exec(API_ROOT);
+    return m ? m[1] + "/proxy/ideas" : null;
+  }
+
+  function ideasTenant() { return ideasBase() + "/api/v1/tenants/" + encodeURIComponent(state.tenant); }
+
+  function idemKey() {
+    if (window.crypto && crypto.randomUUID) { return crypto.randomUUID(); }
+    return "k" + Date.now().toString(36) + Math.random().toString(36).slice(2);
+  }
+
+  function ideasCall(method, path, body) {
+    var headers = { "Accept": "application/json", "Authorization": "Bearer " + state.token };
+    var init = { method: method, headers: headers, cache: "no-store" };
+    if (body) {
+      headers["Content-Type"] = "application/json";
+      headers["Idempotency-Key"] = idemKey();            // a retried click appends nothing twice
+      init.body = JSON.stringify(body);
+    }
+    return fetch(ideasTenant() + path, init).then(function (resp) {
+      return resp.json().catch(function () { return {}; }).then(function (doc) {
+        if (!resp.ok) {
+          var err = new Error((doc && doc.message) || ("HTTP " + resp.status));
+          err.status = resp.status; throw err;
+        }
+        return doc;
+      });
+    });
+  }
+
+  function modMessage(msg) { $("m-message").textContent = msg || ""; $("m-message").hidden = !msg; }
+  function modStatus(msg) { $("m-status").textContent = msg || ""; }
+
+  function initModeration() {
+    window.addEventListener("hashchange", showView);
+    $("m-project").addEventListener("change", function () {
+      mod.project = $("m-project").value; loadModeration();
+    });
+    $("m-refresh").addEventListener("click", function () { mod.projects = null; loadModeration(); });
+    $("m-more").addEventListener("click", function () { loadQueue(true); });
+    var tabs = Array.prototype.slice.call(document.querySelectorAll("#m-tabs [role=tab]"));
+    tabs.forEach(function (tab, i) {
+      tab.addEventListener("click", function () { selectTab(tab.getAttribute("data-state")); });
+      tab.addEventListener("keydown", function (ev) {        // WAI-ARIA tabs: arrows, Home, End
+        var j = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1 }[ev.key];
+        if (j === undefined) { return; }
+        ev.preventDefault();
+        var next = tabs[(j + tabs.length) % tabs.length];
+        next.focus(); selectTab(next.getAttribute("data-state"));
+      });
+    });
+    $("moderation").addEventListener("click", onModerationClick);
+    $("moderation").addEventListener("keydown", function (ev) {
+      // Enter in a reason field: the item's first action
+      if (ev.key !== "Enter" || !ev.target.classList.contains("m-reason")) { return; }
+      ev.preventDefault();
+      var first = ev.target.closest(".mod-item").querySelector("button.m-act");
+      if (first) { first.click(); }
+    });
+  }
+
+  function selectTab(tabState) {
+    mod.tab = tabState;
+    Array.prototype.forEach.call(document.querySelectorAll("#m-tabs [role=tab]"), function (t) {
+      var on = t.getAttribute("data-state") === tabState;
+      t.setAttribute("aria-selected", on ? "true" : "false");
+      t.setAttribute("tabindex", on ? "0" : "-1");
+    });
+    loadQueue(false);
+  }
+
+  function loadModeration() {
+    modMessage("");
+    if (!state.token) { return refuseModeration("Moderation needs a signed-in moderator or admin: use " +
+                                                "“Forget token” and paste a moderator's token."); }
+    if (!state.roles.some(function (r) { return r === "moderator" || r === "admin"; })) {
+      return refuseModeration("Your token has no moderator or admin role: moderation is not available to you.");
+    }
+    if (state.ideasRefused) {
+      return refuseModeration("The ideas address " + state.ideasRefused + " is not on this page's origin: " +
+                              "give ?ideas= as a path of this site (for example /proxy/ideas).");
+    }
+    if (ideasBase() === null) {
+      return refuseModeration("This page does not know where the ideas service is. Open the dashboard through " +
+                              "the platform's front door (…/proxy/analytics/dashboard/#moderation) or add " +
+                              "?ideas=<path of the ideas service on this site>.");
+    }
+    var projects = mod.projects ? Promise.resolve(mod.projects)
+      : ideasCall("GET", "/projects").then(function (body) { mod.projects = body.items || []; return mod.projects; });
+    return projects.then(function (items) {
+      var sel = clear($("m-project"));
+      items.forEach(function (p) { sel.appendChild(el("option", { value: p.project_id }, p.title || p.project_id)); });
+      if (!items.length) { refuseModeration("Tenant " + state.tenant + " has no project yet."); return; }
+      var wanted = mod.project || state.project;
+      mod.project = items.some(function (p) { return p.project_id === wanted; }) ? wanted : items[0].project_id;
+      sel.value = mod.project;
+      return Promise.all([loadQueue(false), loadJunk()]);
+    }).catch(modFailed);
+  }
+
+  function refuseModeration(msg) {
+    modMessage(msg);
+    clear($("m-queue")); clear($("m-junk")); $("m-junk-count").textContent = "";
+    document.body.setAttribute("data-moderation", "unavailable");
+  }
+
+  function modFailed(e) {
+    if (e.status === 401) { return handleApiError(e); }
+    modMessage(e.status === 403 ? "Access refused by the ideas service: " + e.message
+      : "Could not reach the ideas service: " + e.message);
+  }
+
+  function pendingKey(type, id) { return type + ":" + id; }
+
+  function loadQueue(more) {
+    if (!more) { mod.cursor = null; }
+    var seq = ++mod.seq, tab = mod.tab;
+    var q = "?state=" + tab + "&limit=50&project_id=" + encodeURIComponent(mod.project) +
+            (more && mod.cursor ? "&cursor=" + encodeURIComponent(mod.cursor) : "");
+    document.body.setAttribute("data-moderation", "loading");
+    return ideasCall("GET", "/moderation/queue" + q).then(function (page) {
+      if (seq !== mod.seq) { return; }                     // a newer tab or project was asked for meanwhile
+      var list = $("m-queue");
+      if (!more) { clear(list); }
+      var now = Date.now();
+      var items = (page.items || []).filter(function (it) {
+        // the queue is a read model: an item handled a moment ago may still show in its old state
+        var p = mod.pending[pendingKey(it.target_type, it.target_id)];
+        if (!p) { return true; }
+        if (it.state === p.state || now - p.at > 30000) { delete mod.pending[pendingKey(it.target_type, it.target_id)]; return true; }
+        return it.state === p.state;
+      });
+      items.forEach(function (it) { list.appendChild(queueItem(it)); });
+      if (!list.children.length) {
+        list.appendChild(el("li", { "class": "empty" }, { open: "Nothing waits for a moderator in this project.",
+          hidden: "No hidden post in this project.", done: "Nothing handled yet in this project." }[tab]));
+      }
+      mod.cursor = page.next_cursor;
+      $("m-more").hidden = !page.next_cursor;
+      document.body.setAttribute("data-moderation", "loaded");
+    }).catch(modFailed);
+  }
+
+  function when(iso) { return iso ? iso.slice(0, 16).replace("T", " ") : ""; }
+
+  function actionsFor(st) {
+    return st === "open" ? ["hide", "dismiss"] : st === "hidden" ? ["restore"] : ["hide"];
+  }
+
+  function reasonField(id, value, label) {
+    var wrap = el("div", { "class": "reason" });
+    var lab = el("label", { "for": id }, label || "Reason for your decision");
+    var input = el("input", { id: id, "class": "m-reason", type: "text", maxlength: "500", autocomplete: "off",
+                              placeholder: "e.g. advertising, insult, no breach of the rules" });
+    if (value) { input.value = value; }
+    wrap.appendChild(lab); wrap.appendChild(input);
+    return wrap;
+  }
+
+  function actionButtons(type, id, actions, label) {
+    var row = el("div", { "class": "actions" });
+    actions.forEach(function (a) {
+      var b = el("button", { type: "button", "class": "m-act" + (a === "hide" ? " danger" : ""), "data-action": a,
+                             "aria-label": a.charAt(0).toUpperCase() + a.slice(1) + " " + label },
+                 a.charAt(0).toUpperCase() + a.slice(1));
+      row.appendChild(b);
+    });
+    var err = el("span", { "class": "m-error", role: "alert" });
+    row.appendChild(err);
+    return row;
+  }
+
+  function queueItem(it) {
+    var li = el("li", { "class": "mod-item", "data-target-type": it.target_type, "data-target-id": it.target_id,
+                        "data-state": it.state, "data-source": it.source || "flags" });
+    var title = it.target_type === "comment" ? "Comment on “" + (it.idea_title || "an idea") + "”"
+      : (it.idea_title || "(untitled idea)");
+    var head = el("div", { "class": "mod-head" });
+    head.appendChild(el("span", { "class": "kind kind-" + it.target_type }, it.target_type));
+    if (it.source === "junk") { head.appendChild(el("span", { "class": "kind kind-junk" }, "junk filter")); }
+    head.appendChild(el("h3", null, title));
+    li.appendChild(head);
+    var meta = el("p", { "class": "muted mod-meta" });
+    meta.appendChild(el("b", { "class": "flag-count" }, it.flag_count + (it.flag_count === 1 ? " flag" : " flags")));
+    meta.appendChild(document.createTextNode(
+      (it.open_flags && it.open_flags !== it.flag_count ? " (" + it.open_flags + " new)" : "") +
+      " · last " + when(it.last_flagged_at) + " · by " + (it.author_name || "citizen") +
+      (it.hidden ? " · hidden" : "")));
+    li.appendChild(meta);
+    if (it.body) { li.appendChild(el("blockquote", { "class": "quote mod-body" }, it.body.length > 400 ? it.body.slice(0, 399) + "…" : it.body)); }
+    var reasons = el("ul", { "class": "reasons", "aria-label": "reasons given" });
+    (it.reasons || []).forEach(function (r) {
+      reasons.appendChild(el("li", { "class": "reason-chip" }, (r.reason || "no reason given") +
+                                                               (r.count > 1 ? " × " + r.count : "")));
+    });
+    li.appendChild(reasons);
+    var fid = "r-" + it.target_type + "-" + it.target_id;
+    li.appendChild(reasonField(fid, ""));
+    li.appendChild(actionButtons(it.target_type, it.target_id, actionsFor(it.state), title));
+    return li;
+  }
+
+  function loadJunk() {
+    var note = $("m-junk-note");
+    clear($("m-junk"));
+    $("m-junk-count").textContent = "";
+    var pb = base() + "/projects/" + encodeURIComponent(mod.project) + "/analytics/summary";
+    return Promise.all([
+      api(pb).catch(function (e) { if (e.status === 404) { return null; } throw e; }),
+      ideasCall("GET", "/moderation/queue?state=hidden&limit=200&project_id=" + encodeURIComponent(mod.project))
+    ]).then(function (r) {
+      var list = $("m-junk");
+      if (!r[0]) { list.appendChild(el("li", { "class": "empty" }, "The analytics service has no data for this project yet.")); return; }
+      var junk = r[0].junk || { count: 0, items: [] };
+      var hidden = {};
+      (r[1].items || []).forEach(function (h) { if (h.target_type === "idea") { hidden[h.target_id] = true; } });
+      $("m-junk-count").textContent = String(junk.count);
+      $("m-junk-count").setAttribute("aria-label", junk.count + " posts");
+      var by = junk.by_reason || {};
+      note.setAttribute("data-count", String(junk.count));
+      if (!junk.count) { list.appendChild(el("li", { "class": "empty" }, "The junk filter set nothing aside in this project.")); return; }
+      list.setAttribute("aria-describedby", "m-junk-note");
+      $("m-junk-title").setAttribute("title", Object.keys(by).map(function (k) { return (JUNK_REASONS[k] || k) + ": " + by[k]; }).join(", "));
+      (junk.items || []).forEach(function (j) {
+        var isHidden = !!hidden[j.id];
+        var p = mod.pending[pendingKey("idea", j.id)];
+        if (p && Date.now() - p.at < 30000) { isHidden = p.state === "hidden"; }
+        var li = el("li", { "class": "mod-item", "data-target-type": "idea", "data-target-id": j.id,
+                            "data-state": isHidden ? "hidden" : "open", "data-source": "junk" });
+        var head = el("div", { "class": "mod-head" });
+        head.appendChild(el("span", { "class": "kind kind-idea" }, "idea"));
+        head.appendChild(el("h3", null, j.title || "(no title)"));
+        li.appendChild(head);
+        li.appendChild(el("p", { "class": "muted mod-meta" }, "Set aside: " + (JUNK_REASONS[j.reason] || j.reason) +
+                                                             (isHidden ? " · hidden" : " · still visible")));
+        li.appendChild(reasonField("rj-" + j.id, "junk filter: " + (JUNK_REASONS[j.reason] || j.reason)));
+        li.appendChild(actionButtons("idea", j.id, isHidden ? ["restore"] : ["hide"], j.title || "this post"));
+        list.appendChild(li);
+      });
+      if (junk.count > (junk.items || []).length) {
+        list.appendChild(el("li", { "class": "muted" }, "… and " + (junk.count - junk.items.length) + " more"));
+      }
+    }).catch(modFailed);
+  }
+
+  function onModerationClick(ev) {
+    var b = ev.target.closest ? ev.target.closest("button.m-act") : null;
+    if (!b) { return; }
+    var li = b.closest(".mod-item");
+    var type = li.getAttribute("data-target-type"), id = li.getAttribute("data-target-id");
+    var action = b.getAttribute("data-action");
+    var input = li.querySelector(".m-reason"), err = li.querySelector(".m-error");
+    var reason = input.value.trim();
+    err.textContent = "";
+    if (!reason) {
+      err.textContent = "Give a reason first.";
+      input.setAttribute("aria-invalid", "true"); input.focus();
+      return;
+    }
+    input.removeAttribute("aria-invalid");
+    Array.prototype.forEach.call(li.querySelectorAll("button"), function (x) { x.disabled = true; });
+    var path = (type === "comment" ? "/comments/" : "/ideas/") + encodeURIComponent(id) + "/moderation";
+    ideasCall("POST", path, { action: action, reason: reason }).then(function () {
+      var newState = action === "hide" ? "hidden" : "done";
+      mod.pending[pendingKey(type, id)] = { state: newState, at: Date.now() };
+      var name = li.querySelector("h3").textContent;
+      modStatus("“" + name + "” " + ACTION_DONE[action] + ".");
+      // out of this list (the queue's read model follows in a moment); focus stays in the list
+      var next = li.nextElementSibling || li.previousElementSibling;
+      if (li.getAttribute("data-source") === "junk" && li.parentNode.id === "m-junk") {
+        li.setAttribute("data-state", newState === "hidden" ? "hidden" : "open");
+        li.querySelector(".mod-meta").textContent = li.querySelector(".mod-meta").textContent
+          .replace(/ · (hidden|still visible)$/, newState === "hidden" ? " · hidden" : " · still visible");
+        var row = li.querySelector(".actions"); row.parentNode.replaceChild(
+          actionButtons("idea", id, newState === "hidden" ? ["restore"] : ["hide"], name), row);
+        li.querySelector("button.m-act").focus();
+        return;
+      }
+      li.parentNode.removeChild(li);
+      var focusable = next && next.querySelector ? next.querySelector(".m-reason") : null;
+      if (focusable) { focusable.focus(); } else { $("m-queue-title").setAttribute("tabindex", "-1"); $("m-queue-title").focus(); }
+      if (!$("m-queue").children.length) {
+        $("m-queue").appendChild(el("li", { "class": "empty" }, "Nothing left here."));
+      }
+    }).catch(function (e) {
+      Array.prototype.forEach.call(li.querySelectorAll("button"), function (x) { x.disabled = false; });
+      if (e.status === 401) { return handleApiError(e); }
+      err.textContent = "Not done: " + e.message;
+    });
   }
 
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
