@@ -12,10 +12,11 @@ seeded perturbation (token dropout + shuffle) up to N ideas (10,000; --quick: 3,
 * ``peak_rss_mb`` — peak resident memory of the process.
 * ``whole`` — the whole analysis (text pipeline, junk filter, topic model with k selection and concept seeds,
   clusters, voter-level statistics, summaries: ``analytics.domain.analyze``) of generated multilingual ideas
-  (``analytics.synthetic``: five concerns in seven languages, 5 % junk, demographics, ~3 votes per idea by a pool of
-  voters), each size in its own process: CPU seconds, peak RSS, CPU seconds per 1,000 ideas, and the growth of that
-  per-idea cost from the small to the large size (≤ 1 means no worse than linear). Sizes: 10,000 and 100,000
-  (goals: ≤ 600 CPU s and ≤ 1.5 GB at 100,000); ``--quick``: 1,000 and 5,000. ``--whole-only`` skips the rest.
+  (``services/analytics/tests/synthetic.py``: five concerns in seven languages, 5 % junk, demographics, ~3 votes
+  per idea by a pool of voters), each size in its own process: CPU seconds, peak RSS, CPU seconds per 1,000 ideas,
+  and the growth of that per-idea cost from the small to the large size (≤ 1 means no worse than linear). Sizes:
+  10,000 and 100,000 (goals: ≤ 600 CPU s and ≤ 1.5 GB at 100,000); ``--quick``: 1,000 and 5,000. ``--whole-only``
+  skips the rest.
 
 Prints one JSON object on its last line and writes it to bench/results/analytics.json.
 """
@@ -33,6 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # this file is named like the package it benchmarks: keep bench/ off the import path
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+# the corpus loaders and the generated corpus are test helpers (services/analytics/tests), not shipped code
+sys.path.append(str(ROOT / "services" / "analytics" / "tests"))
 
 
 def shared_dir() -> Path:
@@ -72,7 +75,7 @@ def main() -> int:
     from gensim.models import LdaModel
     import numpy as np
 
-    from analytics.datasets import load_decide_madrid, load_uk_petitions
+    from datasets import load_decide_madrid, load_uk_petitions
     from analytics.domain import CorpusState, IdeaRecord
     from analytics.text import AnalyzedText, TextPipeline
     from analytics.topics import TopicParams, retrain
@@ -167,7 +170,7 @@ def main() -> int:
 
 def synthetic_records(n: int, seed: int = 11) -> list[dict]:
     """Generated multilingual ideas with junk, demographics and voters (see the module docstring)."""
-    from analytics.synthetic import multilingual_corpus
+    from synthetic import multilingual_corpus
 
     rng = random.Random(seed)
     records = multilingual_corpus(n, seed=seed)

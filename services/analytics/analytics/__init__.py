@@ -1,4 +1,4 @@
-"""Agora analytics engine (pure: no nameko, no database).
+"""Agora analytics: the engine (pure: no nameko, no database) and the service around it.
 
 Modules — each module docstring documents its API:
 
@@ -15,11 +15,15 @@ Modules — each module docstring documents its API:
   effect, suppression of small cells).
 * :mod:`analytics.summary` / :mod:`analytics.render` — cited extractive summaries, plain-sentence differences,
   HTML and PDF reports.
-* :mod:`analytics.domain` — ``CorpusState``: the per-(tenant, project) projection rebuilt from events, and
-  ``analyze`` (batch).
-* :mod:`analytics.pabulib` — self-contained Pabulib ``.pb`` reader; :mod:`analytics.inputs` — batch input loading;
-  :mod:`analytics.datasets` — loaders of the real corpora used by tests and benches; :mod:`analytics.synthetic` —
-  a generated multilingual corpus (tests, benches).
+* :mod:`analytics.domain` — ``CorpusState``: the per-(tenant, project) engine state, and ``analyze`` (batch).
+* :mod:`analytics.pabulib` — what Pabulib rows mean for the analysis (the file is read by :mod:`agora.pabulib`);
+  :mod:`analytics.inputs` — batch input loading.
+* The service: :mod:`analytics.service` (thin nameko entrypoints), :mod:`analytics.dependencies` (the provider),
+  :mod:`analytics.application` (use cases and report queries), :mod:`analytics.curation` (the curation decision,
+  pure), :mod:`analytics.projections` (read models: the subscription handlers), :mod:`analytics.live` (one
+  corpus kept live from events, report views), :mod:`analytics.training` (retrains in a worker process, saved
+  models), :mod:`analytics.worker` (the worker process' functions), :mod:`analytics.settings`,
+  :mod:`analytics.schemas`, :mod:`analytics.export` (CSV/XLSX).
 * ``python -m analytics analyze INPUT`` — batch CLI (:mod:`analytics.__main__`).
 """
 __version__ = "0.1.0"

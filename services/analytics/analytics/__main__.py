@@ -94,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(exc))
     extra = {"passes": args.passes} if args.passes else {}
     params = TopicParams(k=args.topics, seed=args.seed, **extra)
-    bar = tqdm(total=len(records) + 1, desc="ideas", unit="idea", file=sys.stderr, disable=args.quiet or not sys.stderr.isatty())
+    bar = tqdm(total=len(records) + 1, desc="ideas", unit="idea", file=sys.stderr,
+               disable=args.quiet or not sys.stderr.isatty())
 
     def progress(items):
         for item in items:

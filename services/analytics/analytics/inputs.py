@@ -1,6 +1,7 @@
 """Batch input loading for ``python -m analytics analyze``.
 
-* ``*.pb`` — a Pabulib file (:mod:`analytics.pabulib`): projects become ideas, votes become supports.
+* ``*.pb`` — a Pabulib file (read by :mod:`agora.pabulib`, interpreted by :mod:`analytics.pabulib`): projects
+  become ideas, votes become supports.
 * anything else — JSON Lines, one idea per line::
 
       {"id": "i1", "text": "...", "category": "optional", "title": "optional", "created_at": "2024-05-01T10:00Z",
@@ -19,7 +20,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from analytics.pabulib import PBFormatError, pb_to_ideas, read_pb
+from analytics.pabulib import PabulibError, pb_to_ideas, read_pb
 
 
 class InputError(ValueError):
@@ -97,8 +98,8 @@ def load_input(path: str | Path) -> list[dict]:
     if path.suffix.lower() == ".pb":
         try:
             records = pb_to_ideas(read_pb(path))
-        except PBFormatError as exc:
-            raise InputError(str(exc)) from None
+        except PabulibError as exc:
+            raise InputError(f"{path}: {exc}") from None
         if not records:
             raise InputError(f"{path}: no projects in file")
         return records

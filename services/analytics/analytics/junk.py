@@ -107,8 +107,6 @@ def parse_time(value) -> float | None:
     if m:
         return _dt.datetime(int(m.group(3)), int(m.group(2)), int(m.group(1)),
                             tzinfo=_dt.timezone.utc).timestamp()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
     try:
         dt = _dt.datetime.fromisoformat(text)
     except ValueError:

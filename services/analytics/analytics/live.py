@@ -1,6 +1,6 @@
 """Live analytics: how idea/vote/ballot events change one corpus, and the report views the service serves.
 
-Pure (no nameko/pymongo/pika), used by :mod:`analytics.dependencies`.
+Pure (no nameko/pymongo/pika), used by :mod:`analytics.projections` and :mod:`analytics.application`.
 
 * :class:`Corpus` — one (tenant, project): the engine's :class:`analytics.domain.CorpusState` plus what the
   dashboard needs besides the texts (titles, phases, statuses, submission instants) and the bookkeeping of the
@@ -81,8 +81,6 @@ def week_of(instant: str | None) -> str | None:
     if not instant:
         return None
     text = instant.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
     try:
         dt = _dt.datetime.fromisoformat(text)
     except ValueError:

@@ -128,13 +128,8 @@ MIN_CELL_SIZE = 5
 
 def min_cell_size_from_env(default: int = MIN_CELL_SIZE) -> int:
     """The tenant minimum cell size: ``AGORA_MIN_CELL_SIZE`` (default 5; at least 1)."""
-    import os
-
-    raw = os.environ.get("AGORA_MIN_CELL_SIZE")
-    try:
-        return max(1, int(raw)) if raw not in (None, "") else default
-    except ValueError:
-        return default
+    from agora.config import env
+    return max(1, env("AGORA_MIN_CELL_SIZE", default, int))
 
 
 def benjamini_hochberg(pvalues: Sequence[float]) -> list[float]:

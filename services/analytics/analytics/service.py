@@ -1,27 +1,33 @@
-"""The analytics nameko service: store-driven subscription keeping topic models per (tenant, project), the HTTP API
-serving the batch report's data per project, CSV/XLSX exports and the civil servants' dashboard (``/dashboard/``).
+"""The analytics nameko service (thin entrypoints over :class:`analytics.application.Analytics`): one subscription
+per source service keeping the read models and topic models per (tenant, project), the HTTP API serving the
+report's data per project, CSV/XLSX/HTML/PDF exports and the civil servants' dashboard (``/dashboard/``).
 
-All model work happens off the eventlet hub (see :mod:`analytics.dependencies`). HTTP under
-``/api/v1/tenants/<tenant>/projects/<project>/analytics/``; bearer JWT (agora.auth) with role ``admin`` or
-``moderator`` for the token's tenant. When ``AGORA_ANALYTICS_DEMO_TENANT`` is set, that tenant's analytics are
-readable without a token (demo mode of the dashboard; retraining still needs a token).
+HTTP under ``/api/v1/tenants/<tenant>/projects/<project>/analytics/``: every route declares its roles (``admin`` or
+``moderator`` of the tenant), enforced by the route layer before any validation. When
+``AGORA_ANALYTICS_DEMO_TENANT`` is set, the read routes are also declared public and :func:`staff_read` admits
+anonymous callers for that one tenant (the dashboard's demo mode); writes (retrain, curation) always need a token.
 """
 from __future__ import annotations
 
+import inspect
 import mimetypes
 from pathlib import Path
 
+from eventlet import tpool
 from werkzeug.wrappers import Response
 
-from agora.errors import NotFound
-from agora.nameko import EventStoreDep, subscribe
-from agora.web import (ObservableService, content_disposition, json_route, load_query, negotiate, openapi,
-                       principal, read_json)
+from agora.errors import NotFound, Unauthorized
+from agora.nameko import subscribe
+from agora.web import ObservableService, content_disposition, json_route, negotiate, openapi
 
 from analytics import export, live, schemas
-from analytics.dependencies import SOURCES, AnalyticsEngine
+from analytics.dependencies import AnalyticsApp
+from analytics.projections import SOURCES
+from analytics.settings import demo_tenant
 
-CIVIL_SERVANTS = {"admin", "moderator"}
+STAFF = ["admin", "moderator"]
+#: read once at import: whether the read routes are declared public (demo mode) is part of their declaration
+DEMO_TENANT = demo_tenant()
 T = "/api/v1/tenants/<tenant>"
 P = T + "/projects/<project>/analytics"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -29,16 +35,32 @@ NOT_FOUND = {404: "unknown project (no analytics yet)"}
 TAGS = ["analytics"]
 ERASURE = {"agora": ["PersonalDataForgotten"]}
 
-
 FORMAT_MEDIA = {"json": "application/json", "csv": "text/csv", "xlsx": export.XLSX_MIME.split(";")[0]}
 TABLE_MEDIA = tuple(FORMAT_MEDIA.values())
+
+
+def staff_read(url: str, **route):
+    """``GET url`` for the tenant's staff (``roles`` admin, moderator: 401/403 from the route layer). In demo mode
+    (``AGORA_ANALYTICS_DEMO_TENANT``) the route is declared public too (a sent token is still checked for tenant and
+    roles) and an anonymous caller is admitted for the demo tenant only (401 for any other). Handlers never check."""
+    def deco(fn):
+        if DEMO_TENANT is None:
+            return json_route("GET", url, roles=STAFF, **route)(fn)
+        wants_query = "query" in inspect.signature(fn).parameters
+
+        def handler(self, request, caller=None, query=None, **kwargs):
+            if caller is None and kwargs.get("tenant") != DEMO_TENANT:
+                raise Unauthorized("sign in first: this needs a bearer token (Authorization: Bearer <token>)")
+            return fn(self, request, **kwargs, **({"query": query} if wants_query else {}))
+        handler.__name__, handler.__qualname__, handler.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
+        return json_route("GET", url, roles=STAFF, public=True, **route)(handler)
+    return deco
 
 
 def _format(request, q, allowed=("json", "csv", "xlsx")) -> str:
     """The format to answer: ``?format=`` when ``Accept`` allows it, else the best of ``allowed`` for ``Accept``
     (406 naming what is available when nothing fits)."""
-    explicit = request.args.get("format")
-    offered = [FORMAT_MEDIA[explicit]] if explicit else [FORMAT_MEDIA[f] for f in allowed]
+    offered = [FORMAT_MEDIA[q["format"]]] if "format" in request.args else [FORMAT_MEDIA[f] for f in allowed]
     media = negotiate(request, offered)
     return next(f for f, m in FORMAT_MEDIA.items() if m == media)
 
@@ -51,63 +73,27 @@ def _download(body: bytes, mime: str, filename: str) -> Response:
 
 class AnalyticsService(ObservableService):
     name = "analytics"
-    engine = AnalyticsEngine()
-    store = EventStoreDep()
+    app = AnalyticsApp()
 
-    # ================================================================== projection
-    # One subscription (queue ``agora.sub.analytics.<source>``, the queues KEDA watches) per source service,
-    # each in global order; supports that arrive before their idea wait in memory (analytics.live.Corpus).
-    # Each also handles PersonalDataForgotten (Engine.forget), so none can write an erased pseudonym back.
+    # ================================================================== read models (analytics.projections)
+    # One subscription (queue ``agora.sub.analytics.<name>``, the queues KEDA watches) per source service, each in
+    # global order; supports that arrive before their idea wait in memory (analytics.live.Corpus). Each also
+    # handles PersonalDataForgotten for what it projected, so none can write an erased pseudonym back.
     @subscribe("ideas", {"ideas": SOURCES["ideas"], **ERASURE}, batch=200)
     def on_idea_event(self, event, session):
-        self.engine.handle(event, session, part="ideas")
+        self.app.projections.handle(event, session, part="ideas")
 
     @subscribe("votes", {"votes": SOURCES["votes"], **ERASURE}, batch=200)
     def on_vote_event(self, event, session):
-        self.engine.handle(event, session, part="votes")
+        self.app.projections.handle(event, session, part="votes")
 
-    if "analytics" in SOURCES:
-        @subscribe("curation", {"analytics": SOURCES["analytics"]}, batch=50)
-        def on_curation_event(self, event, session):
-            self.engine.handle(event, session)
+    @subscribe("curation", {"analytics": SOURCES["analytics"]}, batch=50)
+    def on_curation_event(self, event, session):
+        self.app.projections.handle(event, session)
 
-    if "budgets" in SOURCES:
-        @subscribe("budgets", {"budgets": SOURCES["budgets"], **ERASURE}, batch=200)
-        def on_budget_event(self, event, session):
-            self.engine.handle(event, session, part="budgets")
-
-    # ================================================================== helpers
-    def _auth(self, request, tenant):
-        """Read routes are declared ``public`` for the route layer (a sent token is still checked there: tenant and
-        roles); here, anonymous callers pass only for the demo tenant (``AGORA_ANALYTICS_DEMO_TENANT``)."""
-        demo = self.engine.settings.demo_tenant
-        if demo and tenant == demo and not request.headers.get("Authorization"):
-            return None
-        return principal(request, tenant, roles=CIVIL_SERVANTS)
-
-    def _table(self, request, tenant, project, table, query=schemas.TableQuery):
-        self._auth(request, tenant)
-        q = load_query(request, query)
-        c = self.engine.corpus(tenant, project)
-        if table == "assignments":
-            rows = self.engine.assignments(c, q["phase"])
-        else:
-            rows = self.engine.tables(c, q["phase"])[table]
-        if table == "segments":
-            rows = [r for r in rows if (not q.get("measure") or r["measure"] == q["measure"])
-                    and (not q.get("dimension") or r["dimension"] == q["dimension"])]
-        stem = f"analytics-{tenant}-{project}-{table}" + (f"-{q['phase']}" if q["phase"] else "")
-        q["format"] = _format(request, q)
-        if q["format"] == "csv":
-            return _download(export.to_csv(live.flat(rows)), export.CSV_MIME, stem + ".csv")
-        if q["format"] == "xlsx":
-            return _download(export.to_xlsx({table: live.flat(rows)}), export.XLSX_MIME, stem + ".xlsx")
-        meta = {"tenant": tenant, "project": project, "phase": q["phase"], "version": c.version,
-                "table": table, "n": len(rows)}
-        for k in ("measure", "dimension"):
-            if k in q:
-                meta[k] = q[k]
-        return {"meta": meta, "items": rows}
+    @subscribe("budgets", {"budgets": SOURCES["budgets"], **ERASURE}, batch=200)
+    def on_budget_event(self, event, session):
+        self.app.projections.handle(event, session, part="budgets")
 
     # ================================================================== docs, config
     @json_route("GET", "/api/v1/openapi.json", summary="OpenAPI 3 document of this API", public=True, tags=["ops"])
@@ -119,189 +105,113 @@ class AnalyticsService(ObservableService):
     @json_route("GET", "/api/v1/analytics/config", summary="Dashboard configuration (demo tenant, if any)",
                 public=True, response_schema=schemas.ConfigOut, tags=["dashboard"])
     def config(self, request):
-        return {"demo_tenant": self.engine.settings.demo_tenant, "service": self.name}
+        return {"demo_tenant": DEMO_TENANT, "service": self.name}
 
     # ================================================================== API
-    @json_route("GET", T + "/analytics/projects", summary="Projects with analytics (status, phases) of a tenant",
-                response_schema=schemas.ProjectsOut, auth_roles=sorted(CIVIL_SERVANTS), public=True, tags=TAGS)
+    @staff_read(T + "/analytics/projects", summary="Projects with analytics (status, phases) of a tenant",
+                response_schema=schemas.ProjectsOut, tags=TAGS)
     def projects(self, request, tenant):
-        self._auth(request, tenant)
-        return {"items": [c.status() for c in self.engine.projects(tenant)]}
+        return self.app.projects(tenant)
 
-    @json_route("GET", P + "/status", summary="Corpus and model status of a project", responses=NOT_FOUND,
-                response_schema=schemas.StatusOut, auth_roles=sorted(CIVIL_SERVANTS), public=True, tags=TAGS)
+    @staff_read(P + "/status", summary="Corpus and model status of a project", responses=NOT_FOUND,
+                response_schema=schemas.StatusOut, tags=TAGS)
     def status(self, request, tenant, project):
-        self._auth(request, tenant)
-        return self.engine.corpus(tenant, project).status()
+        return self.app.status(tenant, project)
 
     @json_route("POST", P + "/retrain", summary="Queue a full retrain of the topic model (worker process)",
                 request_schema=schemas.RetrainIn, response_schema=schemas.RetrainOut, status=202,
-                responses=NOT_FOUND, auth_roles=sorted(CIVIL_SERVANTS), tags=TAGS)
-    def retrain(self, request, tenant, project):
-        principal(request, tenant, roles=CIVIL_SERVANTS)
-        body = read_json(request, schemas.RetrainIn)
-        overrides = {k: v for k, v in body.items() if v is not None}
-        if "k_candidates" in overrides:
-            overrides["k_candidates"] = tuple(overrides["k_candidates"])
-        c = self.engine.corpus(tenant, project)
-        return 202, {"job": self.engine.request_retrain(c, overrides), "status": "queued"}
+                responses=NOT_FOUND, roles=STAFF, tags=TAGS)
+    def retrain(self, request, tenant, project, body):
+        return 202, self.app.retrain(tenant, project, body)
 
-    @json_route("GET", P + "/report",
-                produces=(FORMAT_MEDIA["json"], FORMAT_MEDIA["xlsx"]),
+    @json_route("POST", P + "/curation", summary="Curate topics: rename, merge, seed or split (recorded as events: "
+                "they survive retrains and rebuilds)", request_schema=schemas.CurationIn,
+                response_schema=schemas.CurationOut, status=202, responses=NOT_FOUND, roles=STAFF, tags=TAGS)
+    def curate(self, request, tenant, project, caller, body):
+        return 202, self.app.curate(tenant, project, caller, body)
+
+    @staff_read(P + "/report", produces=(FORMAT_MEDIA["json"], FORMAT_MEDIA["xlsx"]),
                 summary="The analytics report (topics, assignments, clusters, segments)",
-                query_schema=schemas.ReportQuery, response_schema=schemas.ReportOut, responses=NOT_FOUND,
-                auth_roles=sorted(CIVIL_SERVANTS), public=True, tags=TAGS)
-    def report(self, request, tenant, project):
-        self._auth(request, tenant)
-        q = load_query(request, schemas.ReportQuery)
-        q["format"] = _format(request, q, ("json", "xlsx"))
-        c = self.engine.corpus(tenant, project)
-        if q["format"] == "xlsx":
-            tables = dict(self.engine.tables(c, q["phase"]))
-            tables["assignments"] = self.engine.assignments(c, q["phase"])
-            tables["segments"] = [r for r in tables["segments"]
-                                  if (not q["measure"] or r["measure"] == q["measure"])
-                                  and (not q["dimension"] or r["dimension"] == q["dimension"])]
-            return _download(export.to_xlsx({k: live.flat(tables[k]) for k in live.TABLES}), export.XLSX_MIME,
+                query_schema=schemas.ReportQuery, response_schema=schemas.ReportOut, responses=NOT_FOUND, tags=TAGS)
+    def report(self, request, tenant, project, query):
+        args = (tenant, project, query["phase"], query["measure"], query["dimension"])
+        if _format(request, query, ("json", "xlsx")) == "xlsx":
+            return _download(export.to_xlsx(self.app.report_sheets(*args)), export.XLSX_MIME,
                              f"analytics-{tenant}-{project}-report.xlsx")
-        return self.engine.report(c, q["phase"], q["measure"], q["dimension"])
+        return self.app.report(*args)
 
-    @json_route("GET", P + "/summary", summary="The input summary: cited sentences per topic and cluster, "
+    @staff_read(P + "/summary", summary="The input summary: cited sentences per topic and cluster, "
                 "differences in plain sentences, junk set aside, k-selection scores",
-                query_schema=schemas.TableQuery, response_schema=schemas.SummaryOut, responses=NOT_FOUND,
-                auth_roles=sorted(CIVIL_SERVANTS), public=True,
-                tags=TAGS)
-    def summary(self, request, tenant, project):
-        self._auth(request, tenant)
-        q = load_query(request, schemas.TableQuery)
-        c = self.engine.corpus(tenant, project)
-        v = self.engine.report(c, q["phase"])
-        titles = {iid: m.get("title") for iid, m in c.meta.items()}
-        meta = {k: v["meta"].get(k) for k in ("n_ideas", "n_analysed", "n_supports", "n_comments", "language",
-                                               "min_cell_size", "min_lift", "alpha", "fdr", "test", "phase")}
-        return {"meta": dict(meta, tenant=tenant, project=project, title=c.title, version=c.version),
-                "summaries": v["summaries"], "junk": v["junk"], "k_selection": v["k_selection"], "titles": titles}
+                query_schema=schemas.TableQuery, response_schema=schemas.SummaryOut, responses=NOT_FOUND, tags=TAGS)
+    def summary(self, request, tenant, project, query):
+        return self.app.summary(tenant, project, query["phase"])
 
-    @json_route("GET", P + "/report.html", summary="The input report as a self-contained HTML page",
-                produces=("text/html",),
-                query_schema=schemas.TableQuery, responses=NOT_FOUND, auth_roles=sorted(CIVIL_SERVANTS), public=True,
-                tags=TAGS)
-    def report_html(self, request, tenant, project):
-        self._auth(request, tenant)
+    @staff_read(P + "/report.html", summary="The input report as a self-contained HTML page",
+                produces=("text/html",), query_schema=schemas.TableQuery, responses=NOT_FOUND, tags=TAGS)
+    def report_html(self, request, tenant, project, query):
         negotiate(request, ["text/html"])
-        page = self._report_page(request, tenant, project)
+        page = self.app.report_page(tenant, project, query["phase"])
         return Response(page.encode("utf-8"), status=200, headers={
             "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store",
             "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"})
 
-    @json_route("GET", P + "/report.pdf", summary="The input report as a PDF (headless Chromium, no network)",
-                produces=("application/pdf",),
-                query_schema=schemas.TableQuery, responses=NOT_FOUND, auth_roles=sorted(CIVIL_SERVANTS), public=True,
-                tags=TAGS)
-    def report_pdf(self, request, tenant, project):
-        from eventlet import tpool
-
+    @staff_read(P + "/report.pdf", summary="The input report as a PDF (headless Chromium, no network)",
+                produces=("application/pdf",), query_schema=schemas.TableQuery, responses=NOT_FOUND, tags=TAGS)
+    def report_pdf(self, request, tenant, project, query):
         from analytics.render import pdf_from_html
-        self._auth(request, tenant)
         negotiate(request, ["application/pdf"])
-        page = self._report_page(request, tenant, project)
+        page = self.app.report_page(tenant, project, query["phase"])
         pdf = tpool.execute(pdf_from_html, page)          # a subprocess wait: off the hub
         return _download(pdf, "application/pdf", f"analytics-{tenant}-{project}-report.pdf")
 
-    def _report_page(self, request, tenant, project) -> str:
-        from eventlet import tpool
+    def _table(self, request, tenant, project, table, q):
+        rows, version = self.app.table(tenant, project, table, q["phase"], q.get("measure"), q.get("dimension"))
+        stem = f"analytics-{tenant}-{project}-{table}" + (f"-{q['phase']}" if q["phase"] else "")
+        fmt = _format(request, q)
+        if fmt == "csv":
+            return _download(export.to_csv(live.flat(rows)), export.CSV_MIME, stem + ".csv")
+        if fmt == "xlsx":
+            return _download(export.to_xlsx({table: live.flat(rows)}), export.XLSX_MIME, stem + ".xlsx")
+        meta = {"tenant": tenant, "project": project, "phase": q["phase"], "version": version,
+                "table": table, "n": len(rows)}
+        meta.update({k: q[k] for k in ("measure", "dimension") if k in q})
+        return {"meta": meta, "items": rows}
 
-        from analytics.render import html_report
-        q = load_query(request, schemas.TableQuery)
-        c = self.engine.corpus(tenant, project)
-        v = self.engine.report(c, q["phase"])
-        titles = {iid: m.get("title") for iid, m in c.meta.items()}
-        return tpool.execute(html_report, v, c.title, titles)
+    @staff_read(P + "/topics", produces=TABLE_MEDIA, summary="Topics with labels, terms, counts and example ideas",
+                query_schema=schemas.TableQuery, response_schema=schemas.TopicsOut, responses=NOT_FOUND, tags=TAGS)
+    def topics(self, request, tenant, project, query):
+        return self._table(request, tenant, project, "topics", query)
 
-    @json_route("POST", P + "/curation", summary="Curate topics: rename, merge, seed or split (recorded as events: "
-                "they survive retrains and rebuilds)", request_schema=schemas.CurationIn,
-                response_schema=schemas.CurationOut, status=202, responses=NOT_FOUND,
-                auth_roles=sorted(CIVIL_SERVANTS), tags=TAGS)
-    def curate(self, request, tenant, project):
-        from agora.application import CommandRunner
-        from agora.errors import ValidationFailed
-        from agora.events.envelope import NewEvent
+    @staff_read(P + "/assignments", produces=TABLE_MEDIA,
+                summary="Topic of every idea (updated online as ideas arrive)", query_schema=schemas.TableQuery,
+                response_schema=schemas.AssignmentsOut, responses=NOT_FOUND, tags=TAGS)
+    def assignments(self, request, tenant, project, query):
+        return self._table(request, tenant, project, "assignments", query)
 
-        who = principal(request, tenant, roles=CIVIL_SERVANTS)
-        body = read_json(request, schemas.CurationIn)
-        c = self.engine.corpus(tenant, project)
-        sub = getattr(who, "sub", None) or (who.get("sub") if isinstance(who, dict) else None) or "staff"
-        model = c.state.model
-        known = {t["id"]: t for t in (model.topics(c.state.label_token) if model is not None else [])}
-        action = body["action"]
-
-        def need(topic):
-            if topic not in known:
-                raise ValidationFailed({"topic": [f"no topic {topic} in the current model"]},
-                                       f"no topic {topic} in the current model")
-
-        if action == "rename":
-            need(body["topic"])
-            data = {"topic": body["topic"], "name": body["name"], "terms": known[body["topic"]]["tokens"]}
-            kind = "TopicRenamed"
-        elif action == "merge":
-            for t in body["topics"] + [body["into"]]:
-                need(t)
-            data = {"topics": body["topics"], "into": body["into"]}
-            kind = "TopicsMerged"
-        elif action == "seed":
-            data = {"name": body["name"], "terms": body["terms"]}
-            kind = "TopicSeeded"
-        else:
-            need(body["topic"])
-            data = {"topic": body["topic"], "parts": body["parts"]}
-            kind = "TopicSplit"
-        data = dict(data, project_id=project, curated_by=str(sub))
-        outcome = CommandRunner(self.store).run(tenant, f"curation-{project}", lambda _events: NewEvent(kind, data))
-        positions = getattr(outcome, "positions", None) or []
-        return 202, {"type": kind, "status": "recorded", "position": positions[-1] if positions else None}
-
-    @json_route("GET", P + "/topics",
-                produces=TABLE_MEDIA, summary="Topics with labels, terms, counts and example ideas",
-                query_schema=schemas.TableQuery, response_schema=schemas.TopicsOut, responses=NOT_FOUND,
-                auth_roles=sorted(CIVIL_SERVANTS), public=True, tags=TAGS)
-    def topics(self, request, tenant, project):
-        return self._table(request, tenant, project, "topics")
-
-    @json_route("GET", P + "/assignments",
-                produces=TABLE_MEDIA, summary="Topic of every idea (updated online as ideas arrive)",
-                query_schema=schemas.TableQuery, response_schema=schemas.AssignmentsOut, responses=NOT_FOUND,
-                auth_roles=sorted(CIVIL_SERVANTS), public=True, tags=TAGS)
-    def assignments(self, request, tenant, project):
-        return self._table(request, tenant, project, "assignments")
-
-    @json_route("GET", P + "/segments",
-                produces=TABLE_MEDIA, summary="Topic × demographic segment table (chi-square, BH-adjusted)",
+    @staff_read(P + "/segments", produces=TABLE_MEDIA,
+                summary="Topic × demographic segment table (chi-square, BH-adjusted)",
                 query_schema=schemas.SegmentQuery, response_schema=schemas.SegmentsOut, responses=NOT_FOUND,
-                auth_roles=sorted(CIVIL_SERVANTS), public=True, tags=TAGS)
-    def segments(self, request, tenant, project):
-        return self._table(request, tenant, project, "segments", schemas.SegmentQuery)
+                tags=TAGS)
+    def segments(self, request, tenant, project, query):
+        return self._table(request, tenant, project, "segments", query)
 
-    @json_route("GET", P + "/clusters",
-                produces=TABLE_MEDIA, summary="Clusters of similar ideas (one row per member, near-duplicates)",
+    @staff_read(P + "/clusters", produces=TABLE_MEDIA,
+                summary="Clusters of similar ideas (one row per member, near-duplicates)",
                 query_schema=schemas.TableQuery, response_schema=schemas.ClustersOut, responses=NOT_FOUND,
-                auth_roles=sorted(CIVIL_SERVANTS), public=True, tags=TAGS)
-    def clusters(self, request, tenant, project):
-        return self._table(request, tenant, project, "clusters")
+                tags=TAGS)
+    def clusters(self, request, tenant, project, query):
+        return self._table(request, tenant, project, "clusters", query)
 
-    @json_route("GET", P + "/near-duplicates",
-                produces=TABLE_MEDIA, summary="Pairs of near-duplicate ideas",
+    @staff_read(P + "/near-duplicates", produces=TABLE_MEDIA, summary="Pairs of near-duplicate ideas",
                 query_schema=schemas.TableQuery, response_schema=schemas.DuplicatesOut, responses=NOT_FOUND,
-                auth_roles=sorted(CIVIL_SERVANTS), public=True, tags=TAGS)
-    def near_duplicates(self, request, tenant, project):
-        return self._table(request, tenant, project, "near_duplicates")
+                tags=TAGS)
+    def near_duplicates(self, request, tenant, project, query):
+        return self._table(request, tenant, project, "near_duplicates", query)
 
-    @json_route("GET", P + "/trends",
-                produces=TABLE_MEDIA, summary="Ideas per topic per ISO week",
-                query_schema=schemas.TableQuery, response_schema=schemas.TrendsOut, responses=NOT_FOUND,
-                auth_roles=sorted(CIVIL_SERVANTS), public=True, tags=TAGS)
-    def trends(self, request, tenant, project):
-        return self._table(request, tenant, project, "trends")
+    @staff_read(P + "/trends", produces=TABLE_MEDIA, summary="Ideas per topic per ISO week",
+                query_schema=schemas.TableQuery, response_schema=schemas.TrendsOut, responses=NOT_FOUND, tags=TAGS)
+    def trends(self, request, tenant, project, query):
+        return self._table(request, tenant, project, "trends", query)
 
     # ================================================================== dashboard (static, offline)
     @json_route("GET", "/dashboard/", summary="Civil servants' dashboard (HTML; token pasted or ?token=, or demo)",

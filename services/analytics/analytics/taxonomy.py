@@ -23,11 +23,12 @@ language, so that near-duplicates never pair opposite stances ("Ban Steve Bannon
 from __future__ import annotations
 
 import json
-import os
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Iterable, Mapping
+
+from agora.config import env
 
 CONCEPT_PREFIX = "~"
 
@@ -106,7 +107,7 @@ def _shipped() -> dict:
 def load(extra: str | Path | Mapping | None = None) -> Taxonomy:
     """The shipped taxonomy, extended with ``extra`` (a mapping or a JSON file) or ``AGORA_ANALYTICS_TAXONOMY``."""
     tax = Taxonomy(_shipped())
-    extra = extra if extra is not None else os.environ.get("AGORA_ANALYTICS_TAXONOMY") or None
+    extra = extra if extra is not None else env("AGORA_ANALYTICS_TAXONOMY")
     if extra is None:
         return tax
     if not isinstance(extra, Mapping):

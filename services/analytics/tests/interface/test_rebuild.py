@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from analytics.dependencies import COLLECTIONS
+from analytics.projections import COLLECTIONS
 from analytics_stack import PROJECT, Seeder, analytics_service, api, retrain, stack, status, wait_for, wait_model
 
 

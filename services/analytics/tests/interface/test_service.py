@@ -89,6 +89,29 @@ def test_auth_roles_and_tenant_isolation(world):
     assert [p["phase_id"] for p in projects[0]["phases"]] == ["ph-ideas", "ph-vote"]
 
 
+def test_refusal_comes_before_validation_and_lookups(world):
+    """Issue 15 point 3: the roles are declared on the route and enforced before the query, the body, the tenant
+    and the project are looked at (no token: 401; a citizen: 403 — never the 422/404 a bad request would get)."""
+    base = world["svc"].url + f"/api/v1/tenants/{TENANT}/projects/no-such-project/analytics"
+    bad_query = {"measure": "bogus", "format": "pdf"}
+    for path in ("/segments", "/report", "/topics", "/summary", "/status"):
+        assert requests.get(base + path, params=bad_query, timeout=10).status_code == 401, path
+        assert requests.get(base + path, params=bad_query, headers=headers(("citizen",)),
+                            timeout=10).status_code == 403, path
+        assert requests.get(base + path, params=bad_query, headers=headers(), timeout=10).status_code in (404, 422)
+    for path, body in (("/curation", {"action": "nope"}), ("/retrain", {"k": "many"})):
+        assert requests.post(base + path, json=body, timeout=10).status_code == 401, path
+        assert requests.post(base + path, json=body, headers=headers(("citizen",)), timeout=10).status_code == 403
+        assert requests.post(base + path, json=body, headers=headers(), timeout=10).status_code == 422, path
+    unknown = world["svc"].url + "/api/v1/tenants/nowhere/analytics/projects"
+    assert requests.get(unknown, timeout=10).status_code == 401
+    assert requests.get(unknown, headers=headers(tenant="nowhere"), timeout=10).status_code == 404
+    # without a demo tenant the read routes are not public: the OpenAPI document says so
+    doc = requests.get(world["svc"].url + "/api/v1/openapi.json", timeout=10).json()
+    topics = doc["paths"]["/api/v1/tenants/{tenant}/projects/{project}/analytics/topics"]["get"]
+    assert topics.get("security") == [{"bearer": []}]
+
+
 def test_report_has_topics_assignments_clusters_segments(world):
     ideas = world["ideas"]
     report = api(world["svc"], "/report")

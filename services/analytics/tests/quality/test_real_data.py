@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 from agora.testing import shared_path
 
-from analytics.datasets import load_decide_madrid
+from tests.datasets import load_decide_madrid
 from analytics.domain import CorpusState, analyze
 from analytics.pabulib import pb_to_ideas, primary_category, read_pb, vote_projects
 from analytics.text import TextPipeline
@@ -26,12 +26,12 @@ def bemowo():
 
 def _raw_shares(inst, lo, hi):
     """Share of approvals going to each primary category, for voters with lo <= age < hi (straight from the file)."""
-    counts, total = Counter(), 0
+    counts, total, projects = Counter(), 0, inst.project_map()
     for vote in inst.votes:
         if not vote["age"] or not lo <= int(vote["age"]) < hi:
             continue
         for pid in vote_projects(vote):
-            counts[primary_category(inst.projects[pid])] += 1
+            counts[primary_category(projects[pid])] += 1
             total += 1
     return {c: n / total for c, n in counts.items()}
 
@@ -169,7 +169,7 @@ def test_uk_petition_titles_short_texts_brexit_and_no_chaining():
     those petitions, k is not the smallest candidate, and no cluster chains."""
     from collections import Counter
 
-    from analytics.datasets import load_uk_petitions
+    from tests.datasets import load_uk_petitions
     records = load_uk_petitions(shared_path("data/ideas/uk_closed-petitions.csv"))
     report = analyze(records, language="en")
     assert report["k_selection"]["chosen"] >= 8 and report["k_selection"]["candidates"]
