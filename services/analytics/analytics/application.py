@@ -133,14 +133,22 @@ class Analytics:
 
     def _bundle(self, c: live.Corpus, phase: str | None):
         base_key = (c.version, "base")
+        min_cell = self._min_cell_size(c.tenant)        # on the hub: the store is not called from a tpool thread
 
         def compute():
-            base = c.cache.get(base_key) or live.base_report(c)
+            base = c.cache.get(base_key) or live.base_report(c, min_cell_size=min_cell)
             v = live.view(c, base, phase)
             return base, v, live.tables(c, v)
         base, v, tables = self._cached(c, ("bundle", phase), compute)
         c.cache.setdefault(base_key, base)
         return v, tables
+
+    def _min_cell_size(self, tenant: str) -> int | None:
+        """The tenant's minimum cell size (agora.tenants setting); None (the environment's default) for a tenant the
+        registry does not know (the CLI's files, tests without a registry)."""
+        from agora.tenants import registry_for
+        found = registry_for(self.store).lookup(tenant)
+        return found.min_cell_size if found is not None else None
 
     def _assignments(self, c: live.Corpus, phase: str | None = None) -> list[dict]:
         """Fast path (no similarity/segments): each idea's topic from the installed model."""

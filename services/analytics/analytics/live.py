@@ -434,12 +434,13 @@ class Corpus:
 
 
 # ----------------------------------------------------------------------------------------- views
-def base_report(corpus: Corpus, reference_year: int | None = None) -> dict:
-    """The engine's batch report of the whole corpus (never trains: the model comes from the worker process)."""
+def base_report(corpus: Corpus, reference_year: int | None = None, min_cell_size: int | None = None) -> dict:
+    """The engine's batch report of the whole corpus (never trains: the model comes from the worker process).
+    ``min_cell_size``: the tenant's minimum published cell (agora.tenants; default ``AGORA_MIN_CELL_SIZE`` or 5)."""
     titles = {iid: m.get("title") or "" for iid, m in corpus.meta.items()}
     times = {iid: m.get("submitted_at") for iid, m in corpus.meta.items() if m.get("submitted_at")}
     return corpus.state.report(topics_from="lda", train_if_missing=False, reference_year=reference_year,
-                               language=corpus.language, titles=titles, times=times)
+                               language=corpus.language, titles=titles, times=times, min_cell_size=min_cell_size)
 
 
 def view(corpus: Corpus, report: dict, phase: str | None = None, measure: str | None = None,

@@ -286,3 +286,20 @@ def test_a_killed_worker_process_is_replaced(world):
     st = retrain(svc)
     assert st["last_error"] is None and st["model"]["n_trained_docs"] == st["n_ideas"]
     assert requests.get(svc.url + "/health", timeout=5).json()["status"] == "ok"
+
+
+def test_the_tenants_minimum_cell_size_applies(world):
+    """Issue 16: the minimum cell size is a tenant setting (agora.tenants), not only a process default."""
+    from agora.privacy import any_small
+    from agora.tenants import TenantRegistry
+    from analytics_stack import Seeder
+    TenantRegistry(world["db"]).add("kortrijk", {"min_cell_size": 9})      # a tenant the service never looked up
+    seeder = Seeder(world["db"], tenant="kortrijk", project="proj-k9")
+    seeder.corpus(per_theme=6, seed=5)
+    base = world["svc"].url + "/api/v1/tenants/kortrijk/projects/proj-k9/analytics"
+    report = wait_for(lambda: (r := requests.get(base + "/report", headers=headers(tenant="kortrijk"),
+                                                 timeout=60)).ok and r.json()["meta"].get("n_ideas") and r.json(),
+                      timeout=120, what="kortrijk report")
+    assert report["meta"]["min_cell_size"] == 9
+    people = [r.get(k) for r in report["segments"] for k in ("people", "segment_people")]
+    assert not any_small([p for p in people if isinstance(p, int)], 9)
