@@ -538,7 +538,8 @@ class ObservableService:
         cls.command_outcome = json_route(
             "GET", "/api/v1/tenants/<tenant>/commands/<key>", tags=["ops"],
             summary="The recorded outcome of one of your Idempotency-Keys",
-            responses={404: "no outcome recorded for this key"})(command_outcome)
+            responses={400: "not a valid Idempotency-Key (1-200 printable ASCII characters)",
+                       404: "no outcome recorded for this key"})(command_outcome)
         cls._not_found = agora_http("GET,POST,PUT,PATCH,DELETE,HEAD,OPTIONS", "/<path:path>")(not_found)
         cls._heartbeat = timer(interval=1)(heartbeat)
         cls._agora_config = Config()
