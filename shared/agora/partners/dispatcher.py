@@ -227,7 +227,7 @@ class Dispatcher:
                     for event in events:
                         for grant in state.grants:
                             if event.position > grant.start and grant.covers(event.tenant, event.type):
-                                ce = stream.partner_event(event, grant)
+                                ce = stream.partner_event(stream.opened_for(self.store, event, grant), grant)
                                 ch.basic_publish(broker.PARTNER_EXCHANGE, stream.routing_key(grant, event),
                                                  stream.encode(ce), stream.properties(ce))
                                 state.sent(event.position)

@@ -119,7 +119,8 @@ class GrantRegistry:
         _check(name, tenants, types, identities)
         old = self.col.find_one({"_id": name})
         keep = old is not None and not old.get("revoked") and not rotate
-        password = old["password"] if keep else secrets.token_urlsafe(24)
+        # hex: a urlsafe token may start with "-", which rabbitmqctl takes for an option
+        password = old["password"] if keep else secrets.token_hex(24)
         key = old["key"] if old is not None and not rotate else base64.b64encode(os.urandom(32)).decode()
         previous = _broker.routing_keys(name, old["tenants"], old["types"]) if old and not old.get("revoked") else []
         keys = _broker.routing_keys(name, tenants, types)

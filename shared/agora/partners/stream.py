@@ -54,8 +54,10 @@ def open_events(store, events: list[StoredEvent], personal) -> list[StoredEvent]
         data = event.data
         sealed = data.get("personal")
         if isinstance(sealed, dict) and "_enc" in sealed:
-            data = store.vault.open(data) if sealed.get("_kid") in alive and wants(event) \
-                else dict(data, personal=None)
+            if wants(event):
+                data = store.vault.open(data) if sealed.get("_kid") in alive else dict(data, personal=None)
+            # else: left sealed; privacy.bucket never lets a sealed part out, and a grant with demographics that
+            # the read-ahead did not know yet opens it when it publishes (:func:`opened_for`)
         version, data = registry.upcast(event.type, event.schema_version, data)
         if data is event.data and version == event.schema_version:
             out.append(event)
@@ -64,6 +66,15 @@ def open_events(store, events: list[StoredEvent], personal) -> list[StoredEvent]
                                    event.position, event.time, data, version, event.correlationid,
                                    event.causationid))
     return out
+
+
+def opened_for(store, event: StoredEvent, grant) -> StoredEvent:
+    """``event`` with its personal part opened when ``grant`` includes demographics and the read-ahead left it
+    sealed (the grant was not known yet when the page was read)."""
+    sealed = event.data.get("personal")
+    if grant.demographics and isinstance(sealed, dict) and "_enc" in sealed:
+        return open_events(store, [event], True)[0]
+    return event
 
 
 def pages(store, after: int, batch: int, personal, types=None, until: int | None = None, depth: int = 3,
