@@ -194,9 +194,15 @@ class PersonalVault:
     def _lookup_pseudonyms(self, batch: list["_PseudonymLookup"]) -> None:
         try:
             sids = list(dict.fromkeys(req.sid for req in batch))
-            query = {"_id": sids[0]} if len(sids) == 1 else {"_id": {"$in": sids}}
-            found = {doc["_id"]: doc["pseudonym"] for doc in self.keys.find(query, {"pseudonym": 1})}
-            wanted = {req.sid for req in batch if req.create} - set(found)
+            creating = {req.sid for req in batch if req.create}
+            # insert first (one round trip for new people, the common case of a cache miss under load); only the
+            # lookups, and the people an insert finds existing, are read
+            lookups = [sid for sid in sids if sid not in creating]
+            found: dict = {}
+            if lookups:
+                query = {"_id": lookups[0]} if len(lookups) == 1 else {"_id": {"$in": lookups}}
+                found = {doc["_id"]: doc["pseudonym"] for doc in self.keys.find(query, {"pseudonym": 1})}
+            wanted = creating
             if wanted:
                 docs = [{"_id": sid, "pseudonym": "p-" + secrets.token_hex(10)} for sid in wanted]
                 existing: list[str] = []
