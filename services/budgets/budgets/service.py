@@ -45,11 +45,11 @@ class BudgetsService(ObservableService):
 
     # ================================================================== read models
     @subscribe("rounds", views.ROUND_SOURCES, batch=500, collections=views.ROUND_COLLECTIONS,
-               layout=views.ROUND_LAYOUT)
+               layout=views.ROUND_LAYOUT, blue_green=True)
     def on_budget_event(self, event, session):
         views.apply_round_event(self.db, event, session)
 
-    @subscribe("candidates", views.IDEA_SOURCES, collections=views.IDEA_COLLECTIONS)
+    @subscribe("candidates", views.IDEA_SOURCES, collections=views.IDEA_COLLECTIONS, blue_green=True)
     def on_idea_event(self, event, session):
         views.apply_idea_event(self.db, event, session)
 

@@ -285,6 +285,7 @@ def test_erasure_drops_the_person_from_read_models_and_keeps_the_counts(world):
     live = dump()
     done = rebuild(world.db, "budgets", "rounds", wait_s=120)
     assert set(done["states"].values()) == {"done"}, done
+    assert world.db["projection_rebuilds"].find_one({"_id": "budgets:rounds"})["mode"] == "blue-green"
     world.settled()
     rebuilt = dump()
     if rebuilt != live:
