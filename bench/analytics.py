@@ -12,7 +12,7 @@ seeded perturbation (token dropout + shuffle) up to N ideas (10,000; --quick: 3,
 * ``peak_rss_mb`` — peak resident memory of the process.
 * ``whole`` — the whole analysis (text pipeline, junk filter, topic model with k selection and concept seeds,
   clusters, voter-level statistics, summaries: ``analytics.domain.analyze``) of generated multilingual ideas
-  (``services/analytics/tests/synthetic.py``: five concerns in seven languages, 5 % junk, demographics, ~3 votes
+  (``services/analytics/tests/analytics_synthetic.py``: five in seven languages, 5 % junk, demographics, ~3 votes
   per idea by a pool of voters), each size in its own process: CPU seconds, peak RSS, CPU seconds per 1,000 ideas,
   and the growth of that per-idea cost from the small to the large size (≤ 1 means no worse than linear). Sizes:
   10,000 and 100,000 (goals: ≤ 600 CPU s and ≤ 1.5 GB at 100,000); ``--quick``: 1,000 and 5,000. ``--whole-only``
@@ -75,7 +75,7 @@ def main() -> int:
     from gensim.models import LdaModel
     import numpy as np
 
-    from datasets import load_decide_madrid, load_uk_petitions
+    from analytics_datasets import load_decide_madrid, load_uk_petitions
     from analytics.domain import CorpusState, IdeaRecord
     from analytics.text import AnalyzedText, TextPipeline
     from analytics.topics import TopicParams, retrain
@@ -170,7 +170,7 @@ def main() -> int:
 
 def synthetic_records(n: int, seed: int = 11) -> list[dict]:
     """Generated multilingual ideas with junk, demographics and voters (see the module docstring)."""
-    from synthetic import multilingual_corpus
+    from analytics_synthetic import multilingual_corpus
 
     rng = random.Random(seed)
     records = multilingual_corpus(n, seed=seed)

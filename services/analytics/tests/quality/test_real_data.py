@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 from agora.testing import shared_path
 
-from tests.datasets import load_decide_madrid
+from analytics_datasets import load_decide_madrid
 from analytics.domain import CorpusState, analyze
 from analytics.pabulib import pb_to_ideas, primary_category, read_pb, vote_projects
 from analytics.text import TextPipeline
@@ -169,7 +169,7 @@ def test_uk_petition_titles_short_texts_brexit_and_no_chaining():
     those petitions, k is not the smallest candidate, and no cluster chains."""
     from collections import Counter
 
-    from tests.datasets import load_uk_petitions
+    from analytics_datasets import load_uk_petitions
     records = load_uk_petitions(shared_path("data/ideas/uk_closed-petitions.csv"))
     report = analyze(records, language="en")
     assert report["k_selection"]["chosen"] >= 8 and report["k_selection"]["candidates"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from analytics.domain import analyze
-from tests.synthetic import LANGUAGES, multilingual_corpus
+from analytics_synthetic import LANGUAGES, multilingual_corpus
 from analytics.taxonomy import load
 from analytics.text import TextPipeline
 
