@@ -14,7 +14,8 @@ seeded perturbation (token dropout + shuffle) up to N ideas (10,000; --quick: 3,
   clusters, voter-level statistics, summaries: ``analytics.domain.analyze``) of generated multilingual ideas
   (``services/analytics/tests/analytics_synthetic.py``: five concerns in seven languages, 5 % junk,
   demographics, ~3 votes per idea by a pool of voters), each size in its own process: CPU seconds, peak RSS,
-  CPU seconds per 1,000 ideas, and the growth of that per-idea cost from the small to the large size (≤ 1 means no worse than linear). Sizes:
+  CPU seconds per 1,000 ideas, and the growth of that per-idea cost from the small to the large size (≤ 1 means
+  no worse than linear). Sizes:
   10,000 and 100,000 (goals: ≤ 600 CPU s and ≤ 1.5 GB at 100,000); ``--quick``: 1,000 and 5,000. ``--whole-only``
   skips the rest.
 
