@@ -100,25 +100,29 @@ class PersonalVault:
             raise req.error
         return req.key
 
+    def _insert_new(self, docs: list[dict]) -> list[str]:
+        """Insert ``docs`` (one unordered write); the ids that existed already (another process created them)."""
+        try:
+            if len(docs) == 1:
+                self.keys.insert_one(docs[0])
+            else:
+                self.keys.insert_many(docs, ordered=False)
+        except DuplicateKeyError:
+            return [docs[0]["_id"]]
+        except BulkWriteError as bwe:
+            errors = bwe.details.get("writeErrors") or []
+            if any(e.get("code") not in (11000, 11001) for e in errors):
+                raise
+            return [docs[e["index"]]["_id"] for e in errors]
+        return []
+
     def _insert_keys(self, batch: list[_NewKey]) -> None:
         try:
             first: dict[str, _NewKey] = {}
             for req in batch:                    # one insert per person, whoever else asked for them meanwhile
                 first.setdefault(req.kid, req)
             docs = [{"_id": kid, "key": req.key} for kid, req in first.items()]
-            existing: list[str] = []
-            try:
-                if len(docs) == 1:
-                    self.keys.insert_one(docs[0])
-                else:
-                    self.keys.insert_many(docs, ordered=False)
-            except DuplicateKeyError:
-                existing = [docs[0]["_id"]]
-            except BulkWriteError as bwe:
-                errors = bwe.details.get("writeErrors") or []
-                if any(e.get("code") not in (11000, 11001) for e in errors):
-                    raise
-                existing = [docs[e["index"]]["_id"] for e in errors]
+            existing = self._insert_new(docs)
             if existing:                         # created meanwhile by another process: use theirs
                 found = {doc["_id"]: bytes(doc["key"]) for doc in self.keys.find({"_id": {"$in": existing}})}
                 for kid in existing:
@@ -205,19 +209,7 @@ class PersonalVault:
             wanted = creating
             if wanted:
                 docs = [{"_id": sid, "pseudonym": "p-" + secrets.token_hex(10)} for sid in wanted]
-                existing: list[str] = []
-                try:
-                    if len(docs) == 1:
-                        self.keys.insert_one(docs[0])
-                    else:
-                        self.keys.insert_many(docs, ordered=False)
-                except DuplicateKeyError:
-                    existing = [docs[0]["_id"]]
-                except BulkWriteError as bwe:
-                    errors = bwe.details.get("writeErrors") or []
-                    if any(e.get("code") not in (11000, 11001) for e in errors):
-                        raise
-                    existing = [docs[e["index"]]["_id"] for e in errors]
+                existing = self._insert_new(docs)
                 found.update({d["_id"]: d["pseudonym"] for d in docs if d["_id"] not in existing})
                 if existing:                 # created meanwhile by another process: use theirs
                     for doc in self.keys.find({"_id": {"$in": existing}}, {"pseudonym": 1}):
